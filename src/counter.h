@@ -1,0 +1,70 @@
+/* counter.h - the counter backends behind one small hook table.
+ *
+ * A worker owns one tally_counter_t (one backend connection, driven by the
+ * worker's loop). It asks for numbers with claim(k): "up to k numbers,
+ * please". The answer comes through the callback, possibly before claim()
+ * returns (memory) or on a later loop iteration (redis, postgres):
+ *
+ *   TALLY_CLAIM_OK           numbers first .. first+granted-1 are this
+ *                            caller's, each granted exactly once across
+ *                            everything sharing the backend; granted < k
+ *                            means the counter reached CAP (granted may be 0)
+ *   TALLY_CLAIM_UNAVAILABLE  the backend could not answer; nothing granted
+ *                            (an outcome that is unknown is never granted)
+ *
+ * The counter never exceeds CAP. reset() sets it to 0. ready() tells
+ * whether the backend is connected. close() ends the backend and calls
+ * `closed` once every handle it owns has been closed; pending claims are
+ * answered UNAVAILABLE first.
+ */
+#ifndef TALLY_COUNTER_H
+#define TALLY_COUNTER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef enum {
+    TALLY_CLAIM_OK = 0,
+    TALLY_CLAIM_UNAVAILABLE,
+} tally_claim_status_t;
+
+typedef struct tally_counter tally_counter_t;
+
+typedef void (*tally_counter_claim_cb)(void *arg, tally_claim_status_t st, int64_t first,
+                                       uint32_t granted);
+/* ok: the counter is 0 now. */
+typedef void (*tally_counter_reset_cb)(void *arg, bool ok);
+typedef void (*tally_counter_closed_cb)(tally_counter_t *c);
+
+typedef struct tally_counter_ops {
+    const char *name;
+    void (*claim)(tally_counter_t *c, uint32_t k, tally_counter_claim_cb cb, void *arg);
+    void (*reset)(tally_counter_t *c, tally_counter_reset_cb cb, void *arg);
+    bool (*ready)(tally_counter_t *c);
+    void (*close)(tally_counter_t *c, tally_counter_closed_cb closed);
+} tally_counter_ops_t;
+
+struct tally_counter {
+    const tally_counter_ops_t *ops;
+    uv_loop_t *loop;
+    int64_t cap;
+};
+
+/* The memory backend's state, shared by every worker of the process. */
+typedef struct tally_memory_shared {
+    _Atomic int64_t value;
+} tally_memory_shared_t;
+
+/* The memory backend's arithmetic: takes min(k, cap - value) numbers with
+ * one compare-and-swap loop and returns how many; *first is the first one.
+ * Never lets value exceed cap, whatever the threads do. */
+uint32_t tally_memory_take(_Atomic int64_t *value, int64_t cap, uint32_t k, int64_t *first);
+
+/* A memory counter for one worker; never fails to claim. NULL when out of
+ * memory. */
+tally_counter_t *tally_counter_memory_new(uv_loop_t *loop, tally_memory_shared_t *shared,
+                                          int64_t cap);
+
+#endif

@@ -1,0 +1,251 @@
+/* http.c - llhttp callbacks that extract what tally needs; see http.h. */
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Bytes a request line or header line costs beyond its spans: the spaces,
+ * the colon and CRLF. Counted so that --max-header-size bounds what a
+ * client can make the parser work through, not just its payload. */
+#define LINE_OVERHEAD 4
+
+static tally_http_t *H(llhttp_t *p)
+{
+    return (tally_http_t *)p->data;
+}
+
+static int fail(tally_http_t *h, uint16_t status, const char *detail)
+{
+    h->error_status = status;
+    h->error_detail = detail;
+    return HPE_USER;
+}
+
+static int count_header_bytes(tally_http_t *h, size_t n)
+{
+    h->header_bytes += (uint32_t)n;
+    if (h->header_bytes > h->cfg->max_header_size)
+        return fail(h, 431, "request line and headers too large");
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    tally_http_t *h = H(p);
+    h->in_message = true;
+    h->header_bytes = 0;
+    h->body_bytes = 0;
+    h->auth_pos = 0;
+    h->auth_diff = 0;
+    h->auth_count = 0;
+    h->path_len = 0;
+    h->in_path = true;
+    h->field_len = 0;
+    h->field_is_auth = false;
+    return 0;
+}
+
+static int on_span(llhttp_t *p, const char *at, size_t len)
+{
+    (void)at;
+    return count_header_bytes(H(p), len);
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    tally_http_t *h = H(p);
+    if (count_header_bytes(h, len) != 0)
+        return HPE_USER;
+    for (size_t i = 0; i < len && h->in_path; i++) {
+        char c = at[i];
+        if (c == '?' || c == '#')
+            h->in_path = false;
+        else if (h->path_len < TALLY_ROUTE_PATH_MAX)
+            h->path[h->path_len++] = c;
+        else
+            h->path_len = TALLY_ROUTE_PATH_MAX + 1; /* no route is this long */
+    }
+    return 0;
+}
+
+static int on_line_complete(llhttp_t *p)
+{
+    return count_header_bytes(H(p), LINE_OVERHEAD) ? -1 : 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    tally_http_t *h = H(p);
+    if (count_header_bytes(h, len) != 0)
+        return HPE_USER;
+    for (size_t i = 0; i < len; i++) {
+        if (h->field_len < sizeof h->field) {
+            char c = at[i];
+            h->field[h->field_len++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        } else {
+            h->field_len = sizeof h->field + 1; /* longer than any name we match */
+            break;
+        }
+    }
+    return 0;
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    tally_http_t *h = H(p);
+    h->field_is_auth = h->field_len == 13 && memcmp(h->field, "authorization", 13) == 0;
+    h->field_len = 0;
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    tally_http_t *h = H(p);
+    if (count_header_bytes(h, len) != 0)
+        return HPE_USER;
+    if (!h->field_is_auth)
+        return 0;
+    /* Streamed constant-time comparison with "Bearer <token>": every byte
+     * costs the same whether it matches or not; the scheme is
+     * case-insensitive (RFC 9110), the token is not. */
+    const char *exp = h->cfg->auth_expect;
+    size_t exp_len = h->cfg->auth_expect_len;
+    for (size_t i = 0; i < len; i++) {
+        size_t pos = h->auth_pos;
+        unsigned char c = (unsigned char)at[i];
+        unsigned char e = exp && pos < exp_len ? (unsigned char)exp[pos] : 0;
+        if (pos < 6) {
+            c |= (unsigned char)((c >= 'A' && c <= 'Z') << 5);
+            e |= (unsigned char)((e >= 'A' && e <= 'Z') << 5);
+        }
+        h->auth_diff |= (uint8_t)((c ^ e) | (pos >= exp_len));
+        if (h->auth_pos < UINT16_MAX)
+            h->auth_pos++;
+    }
+    return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    tally_http_t *h = H(p);
+    if (h->field_is_auth && h->auth_count < UINT8_MAX)
+        h->auth_count++;
+    h->field_is_auth = false;
+    return on_line_complete(p);
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    tally_http_t *h = H(p);
+    if (p->http_major != 1 || p->http_minor > 1) {
+        fail(h, 505, "only HTTP/1.0 and HTTP/1.1 are served");
+        return -1;
+    }
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > h->cfg->max_body_size) {
+        fail(h, 413, "request body too large");
+        return -1;
+    }
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    (void)at;
+    tally_http_t *h = H(p);
+    h->body_bytes += len;
+    if (h->body_bytes > h->cfg->max_body_size)
+        return fail(h, 413, "request body too large");
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    tally_http_t *h = H(p);
+    tally_http_request_t req;
+    req.method = p->method;
+    req.minor = p->http_minor;
+    req.keep_alive = llhttp_should_keep_alive(p) != 0;
+    req.route = h->path_len <= TALLY_ROUTE_PATH_MAX ? tally_route_find(h->path, h->path_len)
+                                                     : TALLY_ROUTE_UNKNOWN;
+    req.auth_ok = h->cfg->auth_expect != NULL && h->auth_count == 1 &&
+                  h->auth_pos == h->cfg->auth_expect_len && h->auth_diff == 0;
+    h->in_message = false;
+    return h->cfg->on_request(h->owner, &req) ? HPE_PAUSED : 0;
+}
+
+void tally_http_config_init(tally_http_config_t *hc, size_t max_header_size,
+                            uint64_t max_body_size, const char *admin_token,
+                            tally_http_request_cb on_request)
+{
+    memset(hc, 0, sizeof *hc);
+    llhttp_settings_t *s = &hc->settings;
+    llhttp_settings_init(s);
+    s->on_message_begin = on_message_begin;
+    s->on_method = on_span;
+    s->on_url = on_url;
+    s->on_url_complete = on_line_complete;
+    s->on_version = on_span;
+    s->on_header_field = on_header_field;
+    s->on_header_field_complete = on_header_field_complete;
+    s->on_header_value = on_header_value;
+    s->on_header_value_complete = on_header_value_complete;
+    s->on_headers_complete = on_headers_complete;
+    s->on_body = on_body;
+    s->on_message_complete = on_message_complete;
+    hc->max_header_size = max_header_size;
+    hc->max_body_size = max_body_size;
+    hc->on_request = on_request;
+    if (admin_token) {
+        size_t n = strlen(admin_token);
+        char *e = malloc(7 + n + 1);
+        if (e) {
+            memcpy(e, "Bearer ", 7);
+            memcpy(e + 7, admin_token, n + 1);
+            hc->auth_expect = e;
+            hc->auth_expect_len = 7 + n;
+        }
+    }
+}
+
+void tally_http_config_free(tally_http_config_t *hc)
+{
+    free((char *)hc->auth_expect);
+    hc->auth_expect = NULL;
+}
+
+void tally_http_init(tally_http_t *h, const tally_http_config_t *cfg, void *owner)
+{
+    memset(h, 0, sizeof *h);
+    llhttp_init(&h->parser, HTTP_REQUEST, &cfg->settings);
+    h->parser.data = h;
+    h->cfg = cfg;
+    h->owner = owner;
+}
+
+tally_http_result_t tally_http_feed(tally_http_t *h, const char *data, size_t len,
+                                    size_t *consumed)
+{
+    llhttp_errno_t e = llhttp_execute(&h->parser, data, len);
+    switch (e) {
+    case HPE_OK:
+        *consumed = len;
+        return TALLY_HTTP_OK;
+    case HPE_PAUSED:
+        *consumed = (size_t)(llhttp_get_error_pos(&h->parser) - data);
+        llhttp_resume(&h->parser);
+        return TALLY_HTTP_PAUSED;
+    case HPE_PAUSED_UPGRADE:
+        *consumed = len;
+        return TALLY_HTTP_UPGRADE;
+    default:
+        *consumed = len;
+        if (h->error_status == 0) {
+            h->error_status = 400;
+            h->error_detail = llhttp_get_error_reason(&h->parser);
+            if (h->error_detail == NULL)
+                h->error_detail = llhttp_errno_name(e);
+        }
+        return TALLY_HTTP_ERROR;
+    }
+}

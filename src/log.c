@@ -1,0 +1,306 @@
+/* log.c - per-thread log chunks and the single writer thread; see log.h. */
+#include "log.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "logfmt.h"
+
+/* A chunk is handed over once it holds this much, or at the next flush. */
+#define CHUNK_SIZE (64u << 10)
+#define CHUNK_HANDOFF (48u << 10)
+#define FREE_CHUNKS_MAX 16
+/* Longest message kept; longer ones are cut (backend errors can be long). */
+#define MESSAGE_MAX 2048
+
+typedef struct chunk {
+    struct chunk *next;
+    tally_buf_t buf;
+    uint64_t lines;
+} chunk_t;
+
+typedef struct logthread {
+    chunk_t *chunk;
+    const char *name;
+    long tid;
+    bool autoflush;
+    tally_timecache_t tc;
+} logthread_t;
+
+int tally_log_min_level = TALLY_LOG_INFO;
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    chunk_t *head, *tail;
+    size_t queued;
+    chunk_t *free;
+    int nfree;
+    bool stop;
+    bool waiting;
+    bool started;
+    uint64_t dropped, dropped_reported;
+    pthread_t thread;
+    int fd;
+    bool fd_broken;
+    tally_log_format_t format;
+    struct timespec start;
+    long pid;
+} L = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .fd = 1};
+
+static __thread logthread_t T = {.name = "main"};
+
+static chunk_t *chunk_new(void)
+{
+    chunk_t *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    if (tally_buf_reserve(&c->buf, CHUNK_SIZE) != 0) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void chunk_free(chunk_t *c)
+{
+    tally_buf_free(&c->buf);
+    free(c);
+}
+
+/* Writes all of p[0..n) to the log fd; a broken output is given up on
+ * (logging must never take the service down with it). */
+static void write_all(const char *p, size_t n)
+{
+    while (n > 0 && !L.fd_broken) {
+        ssize_t w = write(L.fd, p, n);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+        } else if (w < 0 && errno == EINTR) {
+            continue;
+        } else if (w < 0 && errno == EAGAIN) {
+            struct pollfd pfd = {.fd = L.fd, .events = POLLOUT};
+            poll(&pfd, 1, 1000);
+        } else {
+            L.fd_broken = true;
+        }
+    }
+}
+
+static void format_record(tally_buf_t *b, tally_log_level_t level, const char *function,
+                          int64_t count, const char *msg, size_t len)
+{
+    tally_logrec_t r;
+    r.level = level;
+    r.function = function;
+    r.message = msg;
+    r.message_len = len > MESSAGE_MAX ? MESSAGE_MAX : len;
+    r.request_count = count;
+    clock_gettime(CLOCK_REALTIME, &r.now);
+    struct timespec mono;
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    int64_t el = (int64_t)(mono.tv_sec - L.start.tv_sec) * 1000000 +
+                 (mono.tv_nsec - L.start.tv_nsec) / 1000;
+    r.elapsed_us = el > 0 ? (uint64_t)el : 0;
+    r.pid = L.pid;
+    if (T.tid == 0)
+        T.tid = (long)syscall(SYS_gettid);
+    r.tid = T.tid;
+    r.thread_name = T.name;
+    if (L.format == TALLY_LOG_TEXT)
+        tally_logfmt_text(b, &r, &T.tc);
+    else
+        tally_logfmt_json(b, &r, &T.tc);
+}
+
+static void *writer_main(void *arg)
+{
+    (void)arg;
+    T.name = "log";
+    pthread_mutex_lock(&L.mu);
+    for (;;) {
+        while (L.head == NULL && !L.stop) {
+            L.waiting = true;
+            pthread_cond_wait(&L.cv, &L.mu);
+            L.waiting = false;
+        }
+        chunk_t *list = L.head;
+        L.head = L.tail = NULL;
+        L.queued = 0;
+        uint64_t dropped = L.dropped - L.dropped_reported;
+        L.dropped_reported = L.dropped;
+        bool stop = L.stop;
+        pthread_mutex_unlock(&L.mu);
+
+        if (dropped) {
+            tally_buf_t b = TALLY_BUF_INIT;
+            char msg[128];
+            int n = snprintf(msg, sizeof msg,
+                             "log output is not keeping up: dropped %llu lines",
+                             (unsigned long long)dropped);
+            format_record(&b, TALLY_LOG_WARNING, "log", -1, msg, (size_t)n);
+            write_all(b.data, b.len);
+            tally_buf_free(&b);
+        }
+        while (list) {
+            chunk_t *c = list;
+            list = c->next;
+            write_all(c->buf.data, c->buf.len);
+            c->buf.len = 0;
+            c->lines = 0;
+            pthread_mutex_lock(&L.mu);
+            if (L.nfree < FREE_CHUNKS_MAX && c->buf.cap <= 2 * CHUNK_SIZE) {
+                c->next = L.free;
+                L.free = c;
+                L.nfree++;
+                c = NULL;
+            }
+            pthread_mutex_unlock(&L.mu);
+            if (c)
+                chunk_free(c);
+        }
+        if (stop) {
+            pthread_mutex_lock(&L.mu);
+            if (L.head == NULL)
+                break;
+            continue;
+        }
+        /* Nap briefly so that under load chunks arrive in batches and the
+         * workers rarely have to wake this thread (a futex call each). */
+        struct timespec nap = {0, 1000000};
+        nanosleep(&nap, NULL);
+        pthread_mutex_lock(&L.mu);
+    }
+    pthread_mutex_unlock(&L.mu);
+    return NULL;
+}
+
+int tally_log_start(tally_log_level_t level, tally_log_format_t format, int fd)
+{
+    tally_log_min_level = (int)level;
+    L.format = format;
+    L.fd = fd;
+    L.pid = (long)getpid();
+    clock_gettime(CLOCK_MONOTONIC, &L.start);
+    int err = pthread_create(&L.thread, NULL, writer_main, NULL);
+    if (err != 0)
+        return -err;
+    L.started = true;
+    return 0;
+}
+
+void tally_log_thread(const char *name, bool autoflush)
+{
+    T.name = name;
+    T.autoflush = autoflush;
+    T.tid = (long)syscall(SYS_gettid);
+}
+
+void tally_log_flush(void)
+{
+    chunk_t *c = T.chunk;
+    if (c == NULL || c->buf.len == 0)
+        return;
+    if (!L.started) {
+        /* Before start (or after stop): write directly, in this thread. */
+        write_all(c->buf.data, c->buf.len);
+        c->buf.len = 0;
+        c->lines = 0;
+        return;
+    }
+    pthread_mutex_lock(&L.mu);
+    if (L.queued + c->buf.len > TALLY_LOG_QUEUE_MAX) {
+        L.dropped += c->lines;
+        c->buf.len = 0;
+        c->lines = 0;
+    } else {
+        c->next = NULL;
+        if (L.tail)
+            L.tail->next = c;
+        else
+            L.head = c;
+        L.tail = c;
+        L.queued += c->buf.len;
+        if (L.waiting)
+            pthread_cond_signal(&L.cv);
+        T.chunk = L.free;
+        if (T.chunk) {
+            L.free = T.chunk->next;
+            L.nfree--;
+        }
+    }
+    pthread_mutex_unlock(&L.mu);
+}
+
+void tally_log(tally_log_level_t level, const char *function, int64_t request_count,
+               const char *msg, size_t len)
+{
+    if (!tally_log_enabled(level))
+        return;
+    if (T.chunk == NULL && (T.chunk = chunk_new()) == NULL)
+        return;
+    format_record(&T.chunk->buf, level, function, request_count, msg, len);
+    T.chunk->lines++;
+    if (T.autoflush || T.chunk->buf.len >= CHUNK_HANDOFF)
+        tally_log_flush();
+}
+
+void tally_logf(tally_log_level_t level, const char *function, const char *fmt, ...)
+{
+    if (!tally_log_enabled(level))
+        return;
+    char msg[MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    tally_log(level, function, -1, msg, (size_t)n >= sizeof msg ? sizeof msg - 1 : (size_t)n);
+}
+
+void tally_log_thread_done(void)
+{
+    tally_log_flush();
+    if (T.chunk) {
+        chunk_free(T.chunk);
+        T.chunk = NULL;
+    }
+}
+
+void tally_log_stop(void)
+{
+    tally_log_flush();
+    if (!L.started)
+        return;
+    pthread_mutex_lock(&L.mu);
+    L.stop = true;
+    pthread_cond_signal(&L.cv);
+    pthread_mutex_unlock(&L.mu);
+    pthread_join(L.thread, NULL);
+    L.started = false;
+    while (L.free) {
+        chunk_t *c = L.free;
+        L.free = c->next;
+        chunk_free(c);
+    }
+    L.nfree = 0;
+    /* Whatever the calling thread logs from now on is written directly. */
+    tally_log_flush();
+}
+
+uint64_t tally_log_dropped(void)
+{
+    pthread_mutex_lock(&L.mu);
+    uint64_t d = L.dropped;
+    pthread_mutex_unlock(&L.mu);
+    return d;
+}

@@ -1,0 +1,48 @@
+/* logfmt.h - one log record to one line of text, in loguru's shapes.
+ *
+ * Pure formatting, separate from the writer (log.c) so it can be tested
+ * byte for byte. JSON lines follow loguru's serialize=True layout
+ * (DESIGN.md section 4): `jq .record.extra.request_count` reads granted
+ * numbers; records without a number carry "extra":{}.
+ */
+#ifndef TALLY_LOGFMT_H
+#define TALLY_LOGFMT_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "buf.h"
+#include "config.h"
+
+typedef struct tally_logrec {
+    tally_log_level_t level;
+    const char *function; /* loguru's record.function: "claim", "serve" ... */
+    const char *message;
+    size_t message_len;
+    int64_t request_count; /* < 0: no record.extra.request_count */
+    struct timespec now;   /* CLOCK_REALTIME */
+    uint64_t elapsed_us;   /* since the process started */
+    long pid;
+    long tid;
+    const char *thread_name;
+} tally_logrec_t;
+
+/* The civil time of one second, formatted once and reused for every line
+ * written in that second ("YYYY-MM-DD HH:MM:SS", UTC). */
+typedef struct tally_timecache {
+    time_t sec;
+    char civil[20];
+} tally_timecache_t;
+
+/* Refreshes tc when sec differs from the cached second. */
+void tally_timecache_update(tally_timecache_t *tc, time_t sec);
+
+/* Appends one whole line ending in '\n'. tc may be shared by every line a
+ * thread formats; it is refreshed as needed. */
+void tally_logfmt_json(tally_buf_t *out, const tally_logrec_t *r, tally_timecache_t *tc);
+void tally_logfmt_text(tally_buf_t *out, const tally_logrec_t *r, tally_timecache_t *tc);
+
+/* "INFO", "WARNING" ... */
+const char *tally_log_level_name(tally_log_level_t level);
+
+#endif

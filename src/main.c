@@ -1,0 +1,256 @@
+/* main.c - tallyd: configuration, listeners, workers, signals, exit. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "config.h"
+#include "log.h"
+#include "version.h"
+#include "worker.h"
+
+extern char **environ;
+
+typedef struct app {
+    tally_config_t cfg;
+    tally_server_t server;
+    uv_loop_t loop;
+    uv_signal_t sigterm, sigint;
+    uv_async_t worker_exited;
+    int signals;
+    bool stopping;
+    int exit_status;
+} app_t;
+
+/* CPUs this process may use: its affinity mask, bounded by a cgroup v2
+ * CPU quota (a container's --cpus), rounded up. */
+static unsigned cpus_available(void)
+{
+    unsigned n = uv_available_parallelism();
+    FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
+    if (f) {
+        char quota[32];
+        unsigned long long period;
+        if (fscanf(f, "%31s %llu", quota, &period) == 2 && strcmp(quota, "max") != 0 &&
+            period > 0) {
+            unsigned long long q = strtoull(quota, NULL, 10);
+            unsigned lim = (unsigned)((q + period - 1) / period);
+            if (lim >= 1 && lim < n)
+                n = lim;
+        }
+        fclose(f);
+    }
+    return n ? n : 1;
+}
+
+/* Lets the process hold as many sockets as the hard limit allows. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* A bound, not yet listening socket with SO_REUSEPORT, so that every worker
+ * has a listener of its own and the kernel spreads connections over them.
+ * libuv 1.44 has no flag for it: create, set, bind, then uv_tcp_open(). */
+static int bound_socket(const char *host, uint16_t port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) == 0) {
+        len = sizeof(struct sockaddr_in);
+    } else if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) == 0) {
+        len = sizeof(struct sockaddr_in6);
+    } else {
+        return -EINVAL;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        bind(fd, (struct sockaddr *)&ss, len) != 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
+static void stop_workers(app_t *app, int level)
+{
+    for (unsigned i = 0; i < app->server.nworkers; i++)
+        tally_worker_stop(&app->server.workers[i], level);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    app_t *app = h->data;
+    app->signals++;
+    if (app->signals == 1) {
+        tally_logf(TALLY_LOG_INFO, "shutdown",
+                   "%s: no longer accepting; finishing requests in flight (grace %llums)",
+                   signum == SIGTERM ? "SIGTERM" : "SIGINT",
+                   (unsigned long long)app->cfg.shutdown_timeout_ms);
+        app->stopping = true;
+        stop_workers(app, 1);
+    } else {
+        tally_logf(TALLY_LOG_WARNING, "shutdown", "second signal: closing every connection now");
+        stop_workers(app, 2);
+    }
+}
+
+static void on_worker_exited(uv_async_t *a)
+{
+    app_t *app = a->data;
+    unsigned done = 0;
+    bool failed = false;
+    for (unsigned i = 0; i < app->server.nworkers; i++) {
+        tally_worker_t *w = &app->server.workers[i];
+        if (atomic_load(&w->exited)) {
+            done++;
+            failed |= w->exit_status != 0;
+        }
+    }
+    if (failed && !app->stopping) {
+        app->stopping = true;
+        app->exit_status = 1;
+        stop_workers(app, 2);
+    }
+    if (done == app->server.nworkers) {
+        uv_close((uv_handle_t *)&app->sigterm, NULL);
+        uv_close((uv_handle_t *)&app->sigint, NULL);
+        uv_close((uv_handle_t *)&app->worker_exited, NULL);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static app_t app;
+    char err[512];
+    tally_config_defaults(&app.cfg);
+    switch (tally_config_parse(&app.cfg, argc, argv, environ, err, sizeof err)) {
+    case TALLY_CONFIG_HELP:
+        tally_config_usage(stdout);
+        return 0;
+    case TALLY_CONFIG_VERSION:
+        printf("tallyd %s\n", TALLY_VERSION);
+        return 0;
+    case TALLY_CONFIG_ERROR:
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    case TALLY_CONFIG_RUN:
+        break;
+    }
+    if (app.cfg.backend != TALLY_BACKEND_MEMORY) {
+        fprintf(stderr, "tallyd: --backend: %s is not built into this version\n",
+                tally_backend_name(app.cfg.backend));
+        return 2;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
+    unsigned nthreads = app.cfg.threads ? app.cfg.threads : cpus_available();
+
+    if (tally_log_start(app.cfg.log_level, app.cfg.log_format, STDOUT_FILENO) != 0) {
+        fprintf(stderr, "tallyd: cannot start the log writer\n");
+        return 1;
+    }
+    tally_log_thread("main", true);
+
+    tally_server_t *s = &app.server;
+    s->cfg = &app.cfg;
+    s->nworkers = nthreads;
+    atomic_init(&s->memory.value, 0);
+    atomic_init(&s->connections, 0);
+    uv_mutex_init(&s->stop_mu);
+    s->workers = calloc(nthreads, sizeof *s->workers);
+    int *fds = calloc(nthreads, sizeof *fds);
+    if (s->workers == NULL || fds == NULL) {
+        tally_logf(TALLY_LOG_ERROR, "main", "out of memory");
+        tally_log_stop();
+        return 1;
+    }
+
+    for (unsigned i = 0; i < nthreads; i++) {
+        fds[i] = bound_socket(app.cfg.host, app.cfg.port);
+        if (fds[i] < 0) {
+            tally_logf(TALLY_LOG_ERROR, "main", "cannot listen on %s:%u: %s", app.cfg.host,
+                       app.cfg.port, strerror(-fds[i]));
+            for (unsigned j = 0; j < i; j++)
+                close(fds[j]);
+            tally_log_stop();
+            return 1;
+        }
+    }
+
+    uv_loop_init(&app.loop);
+    uv_signal_init(&app.loop, &app.sigterm);
+    uv_signal_init(&app.loop, &app.sigint);
+    app.sigterm.data = app.sigint.data = &app;
+    uv_signal_start(&app.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&app.sigint, on_signal, SIGINT);
+    uv_async_init(&app.loop, &app.worker_exited, on_worker_exited);
+    app.worker_exited.data = &app;
+    s->worker_exited = &app.worker_exited;
+
+    unsigned started = 0;
+    for (unsigned i = 0; i < nthreads; i++) {
+        int rc = tally_worker_init(&s->workers[i], s, i + 1, fds[i]);
+        if (rc == 0)
+            rc = tally_worker_start(&s->workers[i]);
+        if (rc != 0) {
+            tally_logf(TALLY_LOG_ERROR, "main", "cannot start worker %u: %s", i + 1,
+                       uv_strerror(rc));
+            app.exit_status = 1;
+            break;
+        }
+        started++;
+    }
+    s->nworkers = started;
+    free(fds);
+
+    if (started == nthreads) {
+        tally_logf(TALLY_LOG_INFO, "main",
+                   "tallyd %s serving http://%s:%u/ with %u threads, backend %s, cap %lld",
+                   TALLY_VERSION, app.cfg.host, app.cfg.port, nthreads,
+                   tally_backend_name(app.cfg.backend), (long long)app.cfg.cap);
+    } else {
+        app.stopping = true;
+        stop_workers(&app, 2);
+    }
+    if (started > 0)
+        uv_run(&app.loop, UV_RUN_DEFAULT);
+
+    for (unsigned i = 0; i < started; i++) {
+        tally_worker_join(&s->workers[i]);
+        if (s->workers[i].exit_status != 0)
+            app.exit_status = 1;
+    }
+    if (started == 0) {
+        uv_close((uv_handle_t *)&app.sigterm, NULL);
+        uv_close((uv_handle_t *)&app.sigint, NULL);
+        uv_close((uv_handle_t *)&app.worker_exited, NULL);
+        uv_run(&app.loop, UV_RUN_DEFAULT);
+    }
+    if (uv_loop_close(&app.loop) != 0)
+        app.exit_status = 1;
+    uv_library_shutdown();
+    tally_logf(TALLY_LOG_INFO, "shutdown", "stopped (exit status %d)", app.exit_status);
+    tally_log_stop();
+    tally_log_thread_done();
+    free(s->workers);
+    uv_mutex_destroy(&s->stop_mu);
+    return app.exit_status;
+}
