@@ -104,6 +104,16 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     tally_http_t *h = H(p);
     if (count_header_bytes(h, len) != 0)
         return HPE_USER;
+    /* llhttp accepts obs-fold (a value continued on an indented line) and
+     * reports the continuation as a second span of the same value, with the
+     * CRLF skipped between them. RFC 9112 lets a server reject it, and
+     * smuggling attacks use it: refuse any second span that does not
+     * continue the first one byte for byte (within a read, or across the
+     * boundary of two reads). */
+    if (h->value_end != NULL && at != h->value_end &&
+        !(at == h->feed_start && h->value_end == h->prev_feed_end))
+        return fail(h, 400, "obsolete line folding in a header");
+    h->value_end = at + len;
     if (!h->field_is_auth)
         return 0;
     /* Streamed constant-time comparison with "Bearer <token>": every byte
@@ -129,6 +139,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 static int on_header_value_complete(llhttp_t *p)
 {
     tally_http_t *h = H(p);
+    h->value_end = NULL;
     if (h->field_is_auth && h->auth_count < UINT8_MAX)
         h->auth_count++;
     h->field_is_auth = false;
@@ -226,7 +237,9 @@ void tally_http_init(tally_http_t *h, const tally_http_config_t *cfg, void *owne
 tally_http_result_t tally_http_feed(tally_http_t *h, const char *data, size_t len,
                                     size_t *consumed)
 {
+    h->feed_start = data;
     llhttp_errno_t e = llhttp_execute(&h->parser, data, len);
+    h->prev_feed_end = data + len;
     switch (e) {
     case HPE_OK:
         *consumed = len;
