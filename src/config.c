@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include "url.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -206,7 +208,10 @@ static int check_printable(const char *val, size_t max, const char *what, char *
 
 static int set_redis_url(tally_config_t *cfg, const char *val, char *why, size_t whylen)
 {
+    tally_redis_url_t u;
     if (check_printable(val, 1024, "a URL", why, whylen) != 0)
+        return -1;
+    if (tally_redis_url_parse(val, &u, why, whylen) != 0)
         return -1;
     cfg->redis_url = val;
     return 0;
@@ -218,6 +223,8 @@ static int set_database_url(tally_config_t *cfg, const char *val, char *why, siz
     size_t n = strlen(val);
     if (n == 0 || n > 4096)
         return reason(why, whylen, "expected a libpq URI or conninfo string of 1 to 4096 bytes");
+    if (tally_pg_url_check(val, why, whylen) != 0)
+        return -1;
     cfg->database_url = val;
     return 0;
 }
@@ -314,6 +321,11 @@ static int set_shutdown_timeout(tally_config_t *cfg, const char *val, char *why,
     return set_timeout(&cfg->shutdown_timeout_ms, 0, val, why, whylen);
 }
 
+static int set_backend_timeout(tally_config_t *cfg, const char *val, char *why, size_t whylen)
+{
+    return set_timeout(&cfg->backend_timeout_ms, 10, val, why, whylen);
+}
+
 static int set_admin_token(tally_config_t *cfg, const char *val, char *why, size_t whylen)
 {
     if (check_printable(val, 256, "a token", why, whylen) != 0)
@@ -354,6 +366,9 @@ static const option_t options[] = {
      "idle keep-alive connections are closed after this (default 5s)", set_idle_timeout},
     {"--shutdown-timeout", "TALLY_SHUTDOWN_TIMEOUT", NULL, "DURATION",
      "grace for requests in flight on SIGTERM/SIGINT (default 10s)", set_shutdown_timeout},
+    {"--backend-timeout", "TALLY_BACKEND_TIMEOUT", NULL, "DURATION",
+     "redis/postgres connect and command timeout; then 503 and reconnect (default 2s)",
+     set_backend_timeout},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
@@ -389,6 +404,7 @@ void tally_config_defaults(tally_config_t *cfg)
     cfg->header_timeout_ms = 10000;
     cfg->idle_timeout_ms = 5000;
     cfg->shutdown_timeout_ms = 10000;
+    cfg->backend_timeout_ms = 2000;
     cfg->admin_token = NULL;
 }
 

@@ -53,6 +53,7 @@ typedef struct tally_config {
     uint64_t header_timeout_ms;
     uint64_t idle_timeout_ms;
     uint64_t shutdown_timeout_ms;
+    uint64_t backend_timeout_ms; /* connect and command timeout of redis/postgres */
     const char *admin_token; /* NULL: POST /reset answers 404 */
 } tally_config_t;
 

@@ -166,6 +166,7 @@ int tally_conn_on_request(void *owner, const tally_http_request_t *req)
     tally_worker_t *w = c->w;
     tally_slot_t *s = slot_push(c);
     s->route = (uint8_t)req->route;
+    s->t0_us = w->now_us;
     if (req->method == HTTP_HEAD)
         s->flags |= TALLY_RESP_HEAD;
     if (!req->keep_alive || w->draining) {
@@ -262,6 +263,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (nread > 0) {
         if (c->lingering)
             return; /* discarding what the client still sends */
+        c->w->now_us = uv_hrtime() / 1000;
         size_t used = conn_parse(c, buf->base, (size_t)nread);
         if (used < (size_t)nread) {
             size_t rest = (size_t)nread - used;
@@ -324,7 +326,7 @@ static void serialize(tally_conn_t *c, tally_slot_t *s, tally_buf_t *out)
         tally_response_write(out, ctx, 200, NULL, NULL, "{\"status\":\"ok\"}", 15, flags);
         break;
     case SLOT_READYZ:
-        if (w->counter->ops->ready(w->counter)) {
+        if (tally_server_ready(w->server)) {
             tally_response_write(out, ctx, 200, NULL, NULL, "{\"status\":\"ready\"}", 18, flags);
         } else {
             status = 503;
@@ -351,6 +353,14 @@ static void serialize(tally_conn_t *c, tally_slot_t *s, tally_buf_t *out)
         break;
     }
     stat_add(&w->stats.responses[s->route][status / 100 % 6]);
+    uint64_t us = w->now_us > s->t0_us ? w->now_us - s->t0_us : 0;
+    int b = 0;
+    while (b < TALLY_LATENCY_BUCKETS - 1 && us > tally_latency_bounds_us[b])
+        b++;
+    stat_add(&w->stats.latency[b]);
+    atomic_store_explicit(&w->stats.latency_sum_us,
+                          atomic_load_explicit(&w->stats.latency_sum_us, memory_order_relaxed) + us,
+                          memory_order_relaxed);
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -373,6 +383,8 @@ static void flush_ready(tally_conn_t *c)
 {
     tally_buf_t *out = &c->w->out;
     out->len = 0;
+    if (c->count > 0 && c->slots[c->head].ready)
+        c->w->now_us = uv_hrtime() / 1000;
     while (c->count > 0 && c->slots[c->head].ready) {
         serialize(c, &c->slots[c->head], out);
         c->head = (uint8_t)((c->head + 1) % TALLY_CONN_SLOTS);

@@ -153,11 +153,6 @@ int main(int argc, char **argv)
     case TALLY_CONFIG_RUN:
         break;
     }
-    if (app.cfg.backend != TALLY_BACKEND_MEMORY) {
-        fprintf(stderr, "tallyd: --backend: %s is not built into this version\n",
-                tally_backend_name(app.cfg.backend));
-        return 2;
-    }
 
     signal(SIGPIPE, SIG_IGN);
     raise_nofile();

@@ -68,9 +68,26 @@ void tally_metrics_render(tally_worker_t *self, tally_buf_t *b)
         tally_counter_t *c = s->workers[i].counter;
         char labels[64];
         snprintf(labels, sizeof labels, "worker=\"%u\",backend=\"%s\"", s->workers[i].id,
-                 c ? c->ops->name : "none");
+                 tally_backend_name(s->cfg->backend));
         counter_line(b, "tally_backend_up", labels, c && c->ops->ready(c) ? 1 : 0);
     }
+    help(b, "tally_request_duration_seconds", "histogram",
+         "Time from reading a request to writing its answer, backend round trip included.");
+    uint64_t cum = 0, sum_us = 0;
+    for (int k = 0; k < TALLY_LATENCY_BUCKETS; k++) {
+        for (unsigned i = 0; i < s->nworkers; i++)
+            cum += rd(&s->workers[i].stats.latency[k]);
+        char labels[48];
+        if (k < TALLY_LATENCY_BUCKETS - 1)
+            snprintf(labels, sizeof labels, "le=\"%g\"", (double)tally_latency_bounds_us[k] / 1e6);
+        else
+            snprintf(labels, sizeof labels, "le=\"+Inf\"");
+        counter_line(b, "tally_request_duration_seconds_bucket", labels, cum);
+    }
+    for (unsigned i = 0; i < s->nworkers; i++)
+        sum_us += rd(&s->workers[i].stats.latency_sum_us);
+    tally_buf_printf(b, "tally_request_duration_seconds_sum %.6f\n", (double)sum_us / 1e6);
+    counter_line(b, "tally_request_duration_seconds_count", NULL, cum);
     help(b, "tally_open_connections", "gauge", "Client connections open now.");
     counter_line(b, "tally_open_connections", NULL,
                  atomic_load_explicit(&s->connections, memory_order_relaxed));

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "conn.h"
+#include "counter_remote.h"
 #include "log.h"
 
 /* Period of the timer that refreshes the Date header and expires
@@ -13,9 +14,25 @@
 #define TICK_MS 100
 #define LISTEN_BACKLOG 1024
 
+const uint64_t tally_latency_bounds_us[TALLY_LATENCY_BUCKETS - 1] = {
+    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000};
+
 static void on_batch_answered(void *arg, tally_claim_status_t st, int64_t first, uint32_t granted)
 {
-    tally_claims_settle(arg, st, first, granted);
+    tally_worker_t *w = arg;
+    tally_claim_t *list = w->claims_inflight;
+    w->claims_inflight = NULL;
+    tally_claims_settle(list, st, first, granted);
+}
+
+bool tally_server_ready(tally_server_t *s)
+{
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        tally_counter_t *c = s->workers[i].counter;
+        if (c == NULL || !c->ops->ready(c))
+            return false;
+    }
+    return true;
 }
 
 void tally_worker_claim(tally_worker_t *w, tally_claim_t *c)
@@ -26,15 +43,20 @@ void tally_worker_claim(tally_worker_t *w, tally_claim_t *c)
 /* After the I/O callbacks of an iteration: send the claims they queued to
  * the backend as one, then write every connection that has output. Claims
  * answered at once (memory) make more connections dirty, and writing can
- * let a paused parser go on and queue more claims: repeat until quiet. */
+ * let a paused parser go on and queue more claims: repeat until quiet.
+ *
+ * One batch at a time is in flight: claims arriving while the backend
+ * answers wait for the next iteration after the answer, and go as one. The
+ * busier the service, the larger the batches and the fewer the round
+ * trips per request. */
 static void on_check(uv_check_t *h)
 {
     tally_worker_t *w = h->data;
     for (;;) {
-        if (w->claims.n > 0) {
+        if (w->claims.n > 0 && w->claims_inflight == NULL && w->counter) {
             uint32_t n;
-            tally_claim_t *list = tally_claimq_take(&w->claims, &n);
-            w->counter->ops->claim(w->counter, n, on_batch_answered, list);
+            w->claims_inflight = tally_claimq_take(&w->claims, &n);
+            w->counter->ops->claim(w->counter, n, on_batch_answered, w);
         }
         if (w->dirty == NULL)
             break;
@@ -224,6 +246,10 @@ int tally_worker_init(tally_worker_t *w, tally_server_t *server, unsigned id, in
 
     if (cfg->backend == TALLY_BACKEND_MEMORY)
         w->counter = tally_counter_memory_new(&w->loop, &server->memory, cfg->cap);
+    else if (cfg->backend == TALLY_BACKEND_REDIS)
+        w->counter = tally_counter_redis_new(&w->loop, cfg, id);
+    else
+        w->counter = tally_counter_pg_new(&w->loop, cfg, id);
     if (w->counter == NULL)
         return UV_ENOMEM;
     return 0;

@@ -33,12 +33,19 @@ typedef struct tally_server {
     uv_mutex_t stop_mu;           /* guards every worker's wakeup_closed */
 } tally_server_t;
 
+/* Upper bounds of the request latency histogram buckets, in microseconds
+ * (the last bucket is +Inf). */
+#define TALLY_LATENCY_BUCKETS 14
+extern const uint64_t tally_latency_bounds_us[TALLY_LATENCY_BUCKETS - 1];
+
 /* Requests answered, by route (index tally_route_t) and status class; read
  * racily by /metrics from any worker, hence relaxed atomics. */
 typedef struct tally_worker_stats {
     _Atomic uint64_t responses[6][6]; /* [route][status / 100] */
     _Atomic uint64_t claims_granted, claims_capped, claims_failed;
     _Atomic uint64_t accepted, rejected;
+    _Atomic uint64_t latency[TALLY_LATENCY_BUCKETS]; /* cumulative-free: one bucket each */
+    _Atomic uint64_t latency_sum_us;
 } tally_worker_stats_t;
 
 #define TALLY_READ_BUF (64u << 10)
@@ -60,6 +67,7 @@ typedef struct tally_worker {
     uv_timer_t grace;
     tally_counter_t *counter;
     tally_claimq_t claims;
+    tally_claim_t *claims_inflight; /* the one batch the backend is answering */
     struct tally_conn *dirty; /* connections with output to flush this iteration */
     tally_list_t all_conns;   /* every open connection */
     tally_list_t header_list; /* waiting for a request to complete; deadline order */
@@ -73,6 +81,7 @@ typedef struct tally_worker {
     size_t capped_len;
     unsigned nconns;
     bool draining;
+    uint64_t now_us; /* uv_hrtime()/1000, read once per read callback and per flush */
     bool finished;
     time_t date_sec;
     int handles_open;
@@ -99,5 +108,8 @@ void tally_worker_join(tally_worker_t *w);
  * connection has closed. */
 void tally_worker_claim(tally_worker_t *w, tally_claim_t *c);
 void tally_worker_conn_closed(tally_worker_t *w);
+
+/* Whether every worker's backend is connected (GET /readyz). */
+bool tally_server_ready(tally_server_t *s);
 
 #endif
