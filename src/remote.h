@@ -7,7 +7,7 @@
  *  - connection state DOWN -> CONNECTING -> UP, reconnecting after a
  *    failure with capped exponential backoff (50 ms doubling to 1 s);
  *  - a connect timeout and a command timeout (--backend-timeout), both
- *    enforced by one 50 ms tick: a server that accepts and never answers
+ *    enforced by one 25 ms tick: a server that accepts and never answers
  *    is dropped like one that refuses;
  *  - the operations in flight, oldest first. When the connection drops,
  *    every one of them fails: a claim whose outcome is unknown is answered
@@ -15,7 +15,7 @@
  *    duplicate);
  *  - the halt cache: once a claim came back short (the counter is at CAP)
  *    claims are refused without a round trip, while the counter is read
- *    every 50 ms so that a reset by any instance is seen within 100 ms;
+ *    every 25 ms so that a reset by any instance is seen within 100 ms;
  *  - logging once per state change, not once per request.
  */
 #ifndef TALLY_REMOTE_H
