@@ -20,7 +20,10 @@ typedef struct tally_buf {
 } tally_buf_t;
 
 /* Empty buffer; no allocation until the first append. */
-#define TALLY_BUF_INIT {NULL, 0, 0, 0}
+#define TALLY_BUF_INIT                                                                             \
+    {                                                                                              \
+        NULL, 0, 0, 0                                                                              \
+    }
 
 void tally_buf_free(tally_buf_t *b);
 

@@ -141,8 +141,8 @@ static int set_host(tally_config_t *cfg, const char *val, char *why, size_t whyl
     const char *lit = strcmp(val, "localhost") == 0 ? "127.0.0.1" : val;
     if (strlen(lit) >= sizeof cfg->host ||
         (inet_pton(AF_INET, lit, addr) != 1 && inet_pton(AF_INET6, lit, addr) != 1))
-        return reason(why, whylen, "expected an IPv4 or IPv6 address such as 0.0.0.0 or ::, got '%s'",
-                      val);
+        return reason(why, whylen,
+                      "expected an IPv4 or IPv6 address such as 0.0.0.0 or ::, got '%s'", val);
     strcpy(cfg->host, lit);
     return 0;
 }
@@ -349,8 +349,8 @@ static const option_t options[] = {
      "PostgreSQL: a libpq URI or conninfo string", set_database_url},
     {"--key", "TALLY_KEY", NULL, "NAME", "counter name in the backend (default request_count)",
      set_key},
-    {"--log-level", "TALLY_LOG_LEVEL", NULL, "LEVEL", "debug, info, warning or error (default info)",
-     set_log_level},
+    {"--log-level", "TALLY_LOG_LEVEL", NULL, "LEVEL",
+     "debug, info, warning or error (default info)", set_log_level},
     {"--log-format", "TALLY_LOG_FORMAT", NULL, "FMT",
      "json (loguru serialize=True lines) or text (default json)", set_log_format},
     {"--max-connections", "TALLY_MAX_CONNECTIONS", NULL, "N",
@@ -459,7 +459,8 @@ tally_config_action_t tally_config_parse(tally_config_t *cfg, int argc, char *co
         size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
         const option_t *o = NULL;
         for (size_t j = 0; j < N_OPTIONS; j++) {
-            if (strlen(options[j].flag) == name_len && strncmp(options[j].flag, arg, name_len) == 0) {
+            if (strlen(options[j].flag) == name_len &&
+                strncmp(options[j].flag, arg, name_len) == 0) {
                 o = &options[j];
                 break;
             }

@@ -33,7 +33,7 @@ typedef enum {
 } tally_log_format_t;
 
 /* Largest accepted --cap: Redis' Lua numbers are doubles, exact to 2^53. */
-#define TALLY_CAP_MAX 1000000000000000LL
+#define TALLY_CAP_MAX  1000000000000000LL
 #define TALLY_HOST_MAX 64
 
 typedef struct tally_config {
@@ -54,7 +54,7 @@ typedef struct tally_config {
     uint64_t idle_timeout_ms;
     uint64_t shutdown_timeout_ms;
     uint64_t backend_timeout_ms; /* connect and command timeout of redis/postgres */
-    const char *admin_token; /* NULL: POST /reset answers 404 */
+    const char *admin_token;     /* NULL: POST /reset answers 404 */
 } tally_config_t;
 
 typedef enum {

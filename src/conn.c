@@ -214,7 +214,8 @@ int tally_conn_on_request(void *owner, const tally_http_request_t *req)
             } else if (!req->auth_ok) {
                 s->status = 401;
                 s->ready = true;
-                tally_logf(TALLY_LOG_WARNING, "reset", "POST /reset refused: wrong or missing token");
+                tally_logf(TALLY_LOG_WARNING, "reset",
+                           "POST /reset refused: wrong or missing token");
             } else {
                 c->pending++;
                 w->counter->ops->reset(w->counter, on_reset_done, s);
@@ -293,8 +294,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 
 static void update_reading(tally_conn_t *c)
 {
-    bool want = !c->closed && !c->eof && (c->lingering || (!c->close_after && c->saved == NULL &&
-                                                           c->wr == NULL));
+    bool want = !c->closed && !c->eof &&
+                (c->lingering || (!c->close_after && c->saved == NULL && c->wr == NULL));
     if (want == c->reading)
         return;
     if (want) {
@@ -330,8 +331,8 @@ static void serialize(tally_conn_t *c, tally_slot_t *s, tally_buf_t *out)
             tally_response_write(out, ctx, 200, NULL, NULL, "{\"status\":\"ready\"}", 18, flags);
         } else {
             status = 503;
-            tally_response_error(out, ctx, 503, "counter backend not connected",
-                                 TALLY_ROUTE_READYZ, flags);
+            tally_response_error(out, ctx, 503, "counter backend not connected", TALLY_ROUTE_READYZ,
+                                 flags);
         }
         break;
     case SLOT_METRICS:

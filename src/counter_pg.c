@@ -350,8 +350,7 @@ static int pg_send(tally_remote_t *r, tally_op_t *op)
     }
     op->ok = true;
     op->pending = 1;
-    if (!PQsendQueryPrepared(pc->conn, stmt, n, params, NULL, NULL, 0) ||
-        !PQpipelineSync(pc->conn))
+    if (!PQsendQueryPrepared(pc->conn, stmt, n, params, NULL, NULL, 0) || !PQpipelineSync(pc->conn))
         return -1;
     flush(pc);
     return 0;

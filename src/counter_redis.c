@@ -47,8 +47,8 @@ static void command_error(redis_counter_t *rc, const char *what, const char *err
     if (strncmp(rc->last_error, err, sizeof rc->last_error - 1) == 0)
         return;
     snprintf(rc->last_error, sizeof rc->last_error, "%s", err);
-    tally_logf(TALLY_LOG_ERROR, "backend", "worker-%u: redis: %s failed: %s", rc->r.worker_id,
-               what, err);
+    tally_logf(TALLY_LOG_ERROR, "backend", "worker-%u: redis: %s failed: %s", rc->r.worker_id, what,
+               err);
 }
 
 static void on_claim_reply(redisAsyncContext *ac, void *reply_, void *privdata)
@@ -63,8 +63,8 @@ static void on_claim_reply(redisAsyncContext *ac, void *reply_, void *privdata)
     }
     if (reply->type == REDIS_REPLY_ERROR) {
         if (strncmp(reply->str, "NOSCRIPT", 8) == 0) {
-            if (redisAsyncCommand(ac, on_claim_reply, op, "EVAL %s 1 %s %s %u", SCRIPT,
-                                  rc->r.key, rc->cap_s, op->k) == REDIS_OK)
+            if (redisAsyncCommand(ac, on_claim_reply, op, "EVAL %s 1 %s %s %u", SCRIPT, rc->r.key,
+                                  rc->cap_s, op->k) == REDIS_OK)
                 return;
             tally_remote_fail_soon(&rc->r, "cannot send EVAL");
         } else {
@@ -238,8 +238,8 @@ static int redis_send(tally_remote_t *r, tally_op_t *op)
     int ok;
     switch (op->kind) {
     case TALLY_OP_CLAIM:
-        ok = redisAsyncCommand(rc->ac, on_claim_reply, op, "EVALSHA %s 1 %s %s %u", rc->sha,
-                               r->key, rc->cap_s, op->k);
+        ok = redisAsyncCommand(rc->ac, on_claim_reply, op, "EVALSHA %s 1 %s %s %u", rc->sha, r->key,
+                               rc->cap_s, op->k);
         break;
     case TALLY_OP_RESET:
         ok = redisAsyncCommand(rc->ac, on_simple_reply, op, "SET %s 0", r->key);
@@ -281,7 +281,7 @@ tally_counter_t *tally_counter_redis_new(uv_loop_t *loop, const tally_config_t *
     snprintf(rc->cap_s, sizeof rc->cap_s, "%lld", (long long)cfg->cap);
     rc->r.base.ops = &tally_remote_counter_ops;
     tally_redis_url_display(&rc->url, rc->r.where, sizeof rc->r.where);
-    tally_remote_start(&rc->r, &redis_driver, rc, loop, cfg->cap, cfg->key,
-                       cfg->backend_timeout_ms, worker_id);
+    tally_remote_start(&rc->r, &redis_driver, rc, loop, cfg->cap, cfg->key, cfg->backend_timeout_ms,
+                       worker_id);
     return &rc->r.base;
 }

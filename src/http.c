@@ -178,16 +178,15 @@ static int on_message_complete(llhttp_t *p)
     req.minor = p->http_minor;
     req.keep_alive = llhttp_should_keep_alive(p) != 0;
     req.route = h->path_len <= TALLY_ROUTE_PATH_MAX ? tally_route_find(h->path, h->path_len)
-                                                     : TALLY_ROUTE_UNKNOWN;
+                                                    : TALLY_ROUTE_UNKNOWN;
     req.auth_ok = h->cfg->auth_expect != NULL && h->auth_count == 1 &&
                   h->auth_pos == h->cfg->auth_expect_len && h->auth_diff == 0;
     h->in_message = false;
     return h->cfg->on_request(h->owner, &req) ? HPE_PAUSED : 0;
 }
 
-void tally_http_config_init(tally_http_config_t *hc, size_t max_header_size,
-                            uint64_t max_body_size, const char *admin_token,
-                            tally_http_request_cb on_request)
+void tally_http_config_init(tally_http_config_t *hc, size_t max_header_size, uint64_t max_body_size,
+                            const char *admin_token, tally_http_request_cb on_request)
 {
     memset(hc, 0, sizeof *hc);
     llhttp_settings_t *s = &hc->settings;
@@ -234,8 +233,7 @@ void tally_http_init(tally_http_t *h, const tally_http_config_t *cfg, void *owne
     h->owner = owner;
 }
 
-tally_http_result_t tally_http_feed(tally_http_t *h, const char *data, size_t len,
-                                    size_t *consumed)
+tally_http_result_t tally_http_feed(tally_http_t *h, const char *data, size_t len, size_t *consumed)
 {
     h->feed_start = data;
     llhttp_errno_t e = llhttp_execute(&h->parser, data, len);

@@ -44,9 +44,8 @@ typedef struct tally_http_config {
     tally_http_request_cb on_request;
 } tally_http_config_t;
 
-void tally_http_config_init(tally_http_config_t *hc, size_t max_header_size,
-                            uint64_t max_body_size, const char *admin_token,
-                            tally_http_request_cb on_request);
+void tally_http_config_init(tally_http_config_t *hc, size_t max_header_size, uint64_t max_body_size,
+                            const char *admin_token, tally_http_request_cb on_request);
 void tally_http_config_free(tally_http_config_t *hc);
 
 typedef struct tally_http {
@@ -62,7 +61,7 @@ typedef struct tally_http {
     uint8_t field_len;
     bool in_path; /* still reading the path (before '?' or '#') */
     bool field_is_auth;
-    bool in_message; /* a request has begun and not completed */
+    bool in_message;           /* a request has begun and not completed */
     const char *value_end;     /* where this header's last value span ended */
     const char *feed_start;    /* the input of the current tally_http_feed() */
     const char *prev_feed_end; /* the end of the previous one's */
@@ -73,10 +72,10 @@ typedef struct tally_http {
 } tally_http_t;
 
 typedef enum {
-    TALLY_HTTP_OK = 0, /* all input consumed */
-    TALLY_HTTP_PAUSED, /* the callback asked to pause; *consumed tells where */
+    TALLY_HTTP_OK = 0,  /* all input consumed */
+    TALLY_HTTP_PAUSED,  /* the callback asked to pause; *consumed tells where */
     TALLY_HTTP_UPGRADE, /* an Upgrade/CONNECT request ended the HTTP stream */
-    TALLY_HTTP_ERROR,  /* h->error_status and h->error_detail say why */
+    TALLY_HTTP_ERROR,   /* h->error_status and h->error_detail say why */
 } tally_http_result_t;
 
 void tally_http_init(tally_http_t *h, const tally_http_config_t *cfg, void *owner);

@@ -14,8 +14,8 @@
 #include "logfmt.h"
 
 /* A chunk is handed over once it holds this much, or at the next flush. */
-#define CHUNK_SIZE (64u << 10)
-#define CHUNK_HANDOFF (48u << 10)
+#define CHUNK_SIZE      (64u << 10)
+#define CHUNK_HANDOFF   (48u << 10)
 #define FREE_CHUNKS_MAX 16
 /* Longest message kept; longer ones are cut (backend errors can be long). */
 #define MESSAGE_MAX 2048
@@ -107,8 +107,8 @@ static void format_record(tally_buf_t *b, tally_log_level_t level, const char *f
     clock_gettime(CLOCK_REALTIME, &r.now);
     struct timespec mono;
     clock_gettime(CLOCK_MONOTONIC, &mono);
-    int64_t el = (int64_t)(mono.tv_sec - L.start.tv_sec) * 1000000 +
-                 (mono.tv_nsec - L.start.tv_nsec) / 1000;
+    int64_t el =
+        (int64_t)(mono.tv_sec - L.start.tv_sec) * 1000000 + (mono.tv_nsec - L.start.tv_nsec) / 1000;
     r.elapsed_us = el > 0 ? (uint64_t)el : 0;
     r.pid = L.pid;
     if (T.tid == 0)
@@ -143,8 +143,7 @@ static void *writer_main(void *arg)
         if (dropped) {
             tally_buf_t b = TALLY_BUF_INIT;
             char msg[128];
-            int n = snprintf(msg, sizeof msg,
-                             "log output is not keeping up: dropped %llu lines",
+            int n = snprintf(msg, sizeof msg, "log output is not keeping up: dropped %llu lines",
                              (unsigned long long)dropped);
             format_record(&b, TALLY_LOG_WARNING, "log", -1, msg, (size_t)n);
             write_all(b.data, b.len);

@@ -34,7 +34,8 @@ static void help(tally_buf_t *b, const char *name, const char *type, const char 
 void tally_metrics_render(tally_worker_t *self, tally_buf_t *b)
 {
     tally_server_t *s = self->server;
-    help(b, "tally_requests_total", "counter", "HTTP requests answered, by route and status class.");
+    help(b, "tally_requests_total", "counter",
+         "HTTP requests answered, by route and status class.");
     for (int r = 0; r < 6; r++) {
         for (int k = 1; k < 6; k++) {
             uint64_t sum = 0;

@@ -7,8 +7,8 @@
 
 #include "log.h"
 
-#define TICK_MS 25
-#define PEEK_EVERY_MS 25
+#define TICK_MS        25
+#define PEEK_EVERY_MS  25
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 1000
 

@@ -150,8 +150,8 @@ void tally_response_write(tally_buf_t *b, const tally_resp_ctx_t *ctx, int statu
         tally_buf_append(b, body, body_len);
 }
 
-void tally_response_error(tally_buf_t *b, const tally_resp_ctx_t *ctx, int status,
-                          const char *what, tally_route_t route, unsigned flags)
+void tally_response_error(tally_buf_t *b, const tally_resp_ctx_t *ctx, int status, const char *what,
+                          tally_route_t route, unsigned flags)
 {
     char body[512];
     tally_buf_t jb = {body, 0, sizeof body, 0};

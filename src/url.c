@@ -86,8 +86,8 @@ int tally_redis_url_parse(const char *url, tally_redis_url_t *u, char *err, size
         const char *colon = memchr(p, ':', (size_t)(at - p));
         if (colon) {
             if (pct_decode(p, (size_t)(colon - p), u->user, sizeof u->user) != 0 ||
-                pct_decode(colon + 1, (size_t)(at - colon - 1), u->password,
-                           sizeof u->password) != 0)
+                pct_decode(colon + 1, (size_t)(at - colon - 1), u->password, sizeof u->password) !=
+                    0)
                 return bad(err, errlen, "malformed user or password");
         } else if (pct_decode(p, (size_t)(at - p), u->password, sizeof u->password) != 0) {
             return bad(err, errlen, "malformed password");
@@ -191,8 +191,8 @@ void tally_pg_url_display(const char *conninfo, char *out, size_t outlen)
                 db = o->val;
         }
     }
-    snprintf(out, outlen, "postgres %s:%s/%s", host ? host : "(default host)",
-             port ? port : "5432", db ? db : "(default db)");
+    snprintf(out, outlen, "postgres %s:%s/%s", host ? host : "(default host)", port ? port : "5432",
+             db ? db : "(default db)");
     if (opts)
         PQconninfoFree(opts);
 }

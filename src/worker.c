@@ -11,7 +11,7 @@
 
 /* Period of the timer that refreshes the Date header and expires
  * connections past their deadline: the precision of every timeout. */
-#define TICK_MS 100
+#define TICK_MS        100
 #define LISTEN_BACKLOG 1024
 
 const uint64_t tally_latency_bounds_us[TALLY_LATENCY_BUCKETS - 1] = {

@@ -68,14 +68,14 @@ typedef struct tally_worker {
     tally_counter_t *counter;
     tally_claimq_t claims;
     tally_claim_t *claims_inflight; /* the one batch the backend is answering */
-    struct tally_conn *dirty; /* connections with output to flush this iteration */
-    tally_list_t all_conns;   /* every open connection */
-    tally_list_t header_list; /* waiting for a request to complete; deadline order */
-    tally_list_t idle_list;   /* keep-alive between requests, or a write pending */
-    tally_list_t linger_list; /* answered and half-closed; draining the input */
+    struct tally_conn *dirty;       /* connections with output to flush this iteration */
+    tally_list_t all_conns;         /* every open connection */
+    tally_list_t header_list;       /* waiting for a request to complete; deadline order */
+    tally_list_t idle_list;         /* keep-alive between requests, or a write pending */
+    tally_list_t linger_list;       /* answered and half-closed; draining the input */
     tally_http_config_t http;
     tally_resp_ctx_t resp;
-    tally_buf_t out; /* responses of one connection, serialised before one write */
+    tally_buf_t out;     /* responses of one connection, serialised before one write */
     tally_buf_t scratch; /* /metrics bodies */
     char capped_msg[96]; /* "Received a request but we already hit CAP requests!" */
     size_t capped_len;
