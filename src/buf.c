@@ -19,10 +19,14 @@ int tally_buf_reserve(tally_buf_t *b, size_t extra)
         return -1;
     if (b->cap - b->len >= extra)
         return 0;
+    if (extra > SIZE_MAX - b->len) {
+        b->oom = 1;
+        return -1;
+    }
     size_t need = b->len + extra;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need)
-        cap *= 2;
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     char *p = realloc(b->data, cap);
     if (p == NULL) {
         b->oom = 1;

@@ -33,7 +33,7 @@ int tally_buf_reserve(tally_buf_t *b, size_t extra);
 
 static inline void tally_buf_append(tally_buf_t *b, const void *p, size_t n)
 {
-    if (b->cap - b->len < n && tally_buf_reserve(b, n) != 0)
+    if (b->oom || (b->cap - b->len < n && tally_buf_reserve(b, n) != 0))
         return;
     memcpy(b->data + b->len, p, n);
     b->len += n;
@@ -48,7 +48,7 @@ static inline void tally_buf_str(tally_buf_t *b, const char *s)
 
 static inline void tally_buf_byte(tally_buf_t *b, char c)
 {
-    if (b->cap == b->len && tally_buf_reserve(b, 1) != 0)
+    if (b->oom || (b->cap == b->len && tally_buf_reserve(b, 1) != 0))
         return;
     b->data[b->len++] = c;
 }

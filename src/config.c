@@ -98,13 +98,15 @@ int tally_parse_duration_ms(const char *s, uint64_t *out, char *err, size_t errl
         unit_ms = 1;
     else if (strcmp(p, "m") == 0)
         unit_ms = 60000;
+    else if (strcmp(p, "h") == 0)
+        unit_ms = 3600000;
     else
         goto bad;
     *out = whole * unit_ms + frac * unit_ms / frac_div;
     return 0;
 bad:
-    return reason(err, errlen, "expected a duration such as 10, 10s, 1.5s, 250ms or 2m, got '%s'",
-                  s);
+    return reason(err, errlen,
+                  "expected a duration such as 10, 10s, 1.5s, 250ms, 2m or 1h, got '%s'", s);
 }
 
 int tally_parse_size(const char *s, uint64_t *out, char *err, size_t errlen)
@@ -422,19 +424,62 @@ static const char *env_get(char *const *env, const char *name)
     return NULL;
 }
 
+/* The message is one line whatever the user typed: control bytes in an
+ * echoed value or option name become '?'. */
+static tally_config_action_t one_line(char *err)
+{
+    for (char *p = err; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7F)
+            *p = '?';
+    return TALLY_CONFIG_ERROR;
+}
+
 static tally_config_action_t fail(char *err, size_t errlen, const char *who, const char *why)
 {
     snprintf(err, errlen, "tallyd: %s: %s", who, why);
-    return TALLY_CONFIG_ERROR;
+    return one_line(err);
+}
+
+static const option_t *find_option(const char *arg, size_t name_len)
+{
+    for (size_t j = 0; j < N_OPTIONS; j++)
+        if (strlen(options[j].flag) == name_len && strncmp(options[j].flag, arg, name_len) == 0)
+            return &options[j];
+    return NULL;
 }
 
 tally_config_action_t tally_config_parse(tally_config_t *cfg, int argc, char *const *argv,
                                          char *const *env, char *err, size_t errlen)
 {
     char why[320];
+    bool given[N_OPTIONS] = {false};
+
+    /* First the command line's shape: --help, --version, unknown options,
+     * missing values, and which options it sets (their variables are then
+     * not read at all: a flag wins even over a malformed variable). */
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
+            return TALLY_CONFIG_HELP;
+        if (strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0)
+            return TALLY_CONFIG_VERSION;
+        const char *eq = strchr(arg, '=');
+        size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
+        const option_t *o = find_option(arg, name_len);
+        if (o == NULL) {
+            snprintf(err, errlen, "tallyd: %.*s: unknown option (see tallyd --help)",
+                     (int)(name_len > 200 ? 200 : name_len), arg);
+            return one_line(err);
+        }
+        if (!eq && ++i >= argc)
+            return fail(err, errlen, o->flag, "missing value");
+        given[o - options] = true;
+    }
 
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const option_t *o = &options[i];
+        if (given[i])
+            continue;
         const char *name = o->env;
         const char *val = env_get(env, o->env);
         if (val == NULL && o->alias) {
@@ -450,34 +495,10 @@ tally_config_action_t tally_config_parse(tally_config_t *cfg, int argc, char *co
 
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
-            return TALLY_CONFIG_HELP;
-        if (strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0)
-            return TALLY_CONFIG_VERSION;
-
         const char *eq = strchr(arg, '=');
         size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
-        const option_t *o = NULL;
-        for (size_t j = 0; j < N_OPTIONS; j++) {
-            if (strlen(options[j].flag) == name_len &&
-                strncmp(options[j].flag, arg, name_len) == 0) {
-                o = &options[j];
-                break;
-            }
-        }
-        if (o == NULL) {
-            snprintf(err, errlen, "tallyd: %.*s: unknown option (see tallyd --help)",
-                     (int)(name_len > 200 ? 200 : name_len), arg);
-            return TALLY_CONFIG_ERROR;
-        }
-        const char *val;
-        if (eq) {
-            val = eq + 1;
-        } else if (i + 1 < argc) {
-            val = argv[++i];
-        } else {
-            return fail(err, errlen, o->flag, "missing value");
-        }
+        const option_t *o = find_option(arg, name_len);
+        const char *val = eq ? eq + 1 : argv[++i];
         if (*val == '\0')
             return fail(err, errlen, o->flag, "empty value");
         if (o->set(cfg, val, why, sizeof why) != 0)

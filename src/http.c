@@ -5,10 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Bytes a request line or header line costs beyond its spans: the spaces,
- * the colon and CRLF. Counted so that --max-header-size bounds what a
- * client can make the parser work through, not just its payload. */
-#define LINE_OVERHEAD 4
+/* Bytes a line costs beyond its spans, counted so that --max-header-size
+ * bounds the bytes a client sends, not just their payload: a header line's
+ * ": " and CRLF; a request line's two spaces, "HTTP/" and CRLF. */
+#define LINE_OVERHEAD         4
+#define REQUEST_LINE_OVERHEAD 9
 
 static tally_http_t *H(llhttp_t *p)
 {
@@ -74,6 +75,11 @@ static int on_line_complete(llhttp_t *p)
     return count_header_bytes(H(p), LINE_OVERHEAD) ? -1 : 0;
 }
 
+static int on_url_complete(llhttp_t *p)
+{
+    return count_header_bytes(H(p), REQUEST_LINE_OVERHEAD) ? -1 : 0;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     tally_http_t *h = H(p);
@@ -104,15 +110,22 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     tally_http_t *h = H(p);
     if (count_header_bytes(h, len) != 0)
         return HPE_USER;
+    if (len == 0)
+        return 0;
     /* llhttp accepts obs-fold (a value continued on an indented line) and
-     * reports the continuation as a second span of the same value, with the
+     * reports the continuation as one more span of the same value, with the
      * CRLF skipped between them. RFC 9112 lets a server reject it, and
-     * smuggling attacks use it: refuse any second span that does not
-     * continue the first one byte for byte (within a read, or across the
-     * boundary of two reads). */
-    if (h->value_end != NULL && at != h->value_end &&
-        !(at == h->feed_start && h->value_end == h->prev_feed_end))
-        return fail(h, 400, "obsolete line folding in a header");
+     * smuggling attacks use it: refuse any further span of a value that
+     * does not continue the previous one byte for byte, either in the same
+     * read or, when the previous read ended inside the value, at the start
+     * of this one. */
+    if (h->value_started) {
+        bool contiguous =
+            h->value_end ? at == h->value_end : h->value_carries && at == h->feed_start;
+        if (!contiguous)
+            return fail(h, 400, "obsolete line folding in a header");
+    }
+    h->value_started = true;
     h->value_end = at + len;
     if (!h->field_is_auth)
         return 0;
@@ -140,6 +153,7 @@ static int on_header_value_complete(llhttp_t *p)
 {
     tally_http_t *h = H(p);
     h->value_end = NULL;
+    h->value_started = false;
     if (h->field_is_auth && h->auth_count < UINT8_MAX)
         h->auth_count++;
     h->field_is_auth = false;
@@ -194,7 +208,7 @@ void tally_http_config_init(tally_http_config_t *hc, size_t max_header_size, uin
     s->on_message_begin = on_message_begin;
     s->on_method = on_span;
     s->on_url = on_url;
-    s->on_url_complete = on_line_complete;
+    s->on_url_complete = on_url_complete;
     s->on_version = on_span;
     s->on_header_field = on_header_field;
     s->on_header_field_complete = on_header_field_complete;
@@ -235,9 +249,21 @@ void tally_http_init(tally_http_t *h, const tally_http_config_t *cfg, void *owne
 
 tally_http_result_t tally_http_feed(tally_http_t *h, const char *data, size_t len, size_t *consumed)
 {
+    /* Did the last value span reach the end of the previous input? Then a
+     * span at the start of this input continues it. */
+    h->value_carries = h->value_end != NULL && h->value_end == h->prev_feed_end;
+    h->value_end = NULL;
     h->feed_start = data;
     llhttp_errno_t e = llhttp_execute(&h->parser, data, len);
     h->prev_feed_end = data + len;
+    /* "GET /\r\n" is an HTTP/0.9 request to llhttp, which then waits for
+     * headers that such a client never sends: refuse it at once. */
+    if ((e == HPE_OK || e == HPE_PAUSED) && h->in_message && h->parser.http_major == 0 &&
+        h->parser.http_minor == 9) {
+        fail(h, 505, "only HTTP/1.0 and HTTP/1.1 are served");
+        *consumed = len;
+        return TALLY_HTTP_ERROR;
+    }
     switch (e) {
     case HPE_OK:
         *consumed = len;
@@ -246,6 +272,11 @@ tally_http_result_t tally_http_feed(tally_http_t *h, const char *data, size_t le
         *consumed = (size_t)(llhttp_get_error_pos(&h->parser) - data);
         llhttp_resume(&h->parser);
         return TALLY_HTTP_PAUSED;
+    case HPE_INVALID_VERSION:
+        *consumed = len;
+        if (h->error_status == 0)
+            fail(h, 505, "only HTTP/1.0 and HTTP/1.1 are served");
+        return TALLY_HTTP_ERROR;
     case HPE_PAUSED_UPGRADE:
         *consumed = len;
         return TALLY_HTTP_UPGRADE;

@@ -62,7 +62,9 @@ typedef struct tally_http {
     bool in_path; /* still reading the path (before '?' or '#') */
     bool field_is_auth;
     bool in_message;           /* a request has begun and not completed */
-    const char *value_end;     /* where this header's last value span ended */
+    const char *value_end;     /* where this header's last value span ended, in this input */
+    bool value_started;        /* this header's value has had a span */
+    bool value_carries;        /* ...that ran to the end of the previous input */
     const char *feed_start;    /* the input of the current tally_http_feed() */
     const char *prev_feed_end; /* the end of the previous one's */
     uint16_t error_status;
