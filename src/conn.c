@@ -495,11 +495,36 @@ void tally_conn_expire(tally_conn_t *c)
     tally_conn_close(c);
 }
 
+/* Connections come and go with every request of a client without
+ * keep-alive: keep a few closed ones for the next accepts. */
+#define FREE_CONNS_MAX 64
+
+static void conn_free(tally_worker_t *w, tally_conn_t *c)
+{
+    if (w->nfree_conns < FREE_CONNS_MAX && !w->draining) {
+        c->dirty_next = w->free_conns;
+        w->free_conns = c;
+        w->nfree_conns++;
+    } else {
+        free(c);
+    }
+}
+
+void tally_conn_free_cache(tally_worker_t *w)
+{
+    while (w->free_conns) {
+        tally_conn_t *c = w->free_conns;
+        w->free_conns = c->dirty_next;
+        free(c);
+    }
+    w->nfree_conns = 0;
+}
+
 static void on_closed(uv_handle_t *h)
 {
     tally_conn_t *c = (tally_conn_t *)h;
     tally_worker_t *w = c->w;
-    free(c);
+    conn_free(w, c);
     tally_worker_conn_closed(w);
 }
 
@@ -527,17 +552,18 @@ void tally_conn_close(tally_conn_t *c)
 
 static void on_rejected_closed(uv_handle_t *h)
 {
-    tally_conn_t *c = (tally_conn_t *)h;
-    tally_worker_t *w = c->w;
-    free(c);
-    tally_worker_conn_closed(w);
+    on_closed(h);
 }
 
 void tally_conn_accept(tally_worker_t *w, uv_stream_t *listener)
 {
-    tally_conn_t *c = malloc(sizeof *c);
-    if (c == NULL)
+    tally_conn_t *c = w->free_conns;
+    if (c) {
+        w->free_conns = c->dirty_next;
+        w->nfree_conns--;
+    } else if ((c = malloc(sizeof *c)) == NULL) {
         return;
+    }
     /* Only the fields that are not set below need zeroing; the slots are
      * cleared as they are used. */
     memset(c, 0, offsetof(tally_conn_t, slots));
@@ -563,7 +589,7 @@ void tally_conn_accept(tally_worker_t *w, uv_stream_t *listener)
         return;
     }
     stat_add(&w->stats.accepted);
-    uv_tcp_nodelay(&c->tcp, 1);
+    /* TCP_NODELAY is inherited from the listener (main.c). */
     tally_http_init(&c->http, &w->http, c);
     tally_list_push_tail(&w->all_conns, &c->all);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {

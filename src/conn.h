@@ -85,6 +85,9 @@ void tally_conn_expire(tally_conn_t *c);
  * it any more. */
 void tally_conn_close(tally_conn_t *c);
 
+/* Frees the connections w keeps for reuse (when its loop ends). */
+void tally_conn_free_cache(struct tally_worker *w);
+
 /* The request callback tally_http_config_init() is given. */
 int tally_conn_on_request(void *owner, const tally_http_request_t *req);
 

@@ -61,6 +61,7 @@ typedef struct tally_http {
     uint8_t field_len;
     bool in_path; /* still reading the path (before '?' or '#') */
     bool field_is_auth;
+    bool want_auth;            /* POST /reset with a token configured: match Authorization */
     bool in_message;           /* a request has begun and not completed */
     const char *value_end;     /* where this header's last value span ended, in this input */
     bool value_started;        /* this header's value has had a span */

@@ -296,6 +296,11 @@ void tally_log_stop(void)
     tally_log_flush();
 }
 
+size_t tally_log_pending(void)
+{
+    return T.chunk ? T.chunk->buf.len : 0;
+}
+
 uint64_t tally_log_dropped(void)
 {
     pthread_mutex_lock(&L.mu);

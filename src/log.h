@@ -53,6 +53,9 @@ void tally_logf(tally_log_level_t level, const char *function, const char *fmt, 
  * are none. */
 void tally_log_flush(void);
 
+/* Bytes of whole lines the calling thread holds, not yet handed over. */
+size_t tally_log_pending(void);
+
 /* Lines dropped so far because the output did not keep up. */
 uint64_t tally_log_dropped(void);
 

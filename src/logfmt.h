@@ -8,6 +8,7 @@
 #ifndef TALLY_LOGFMT_H
 #define TALLY_LOGFMT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -27,11 +28,25 @@ typedef struct tally_logrec {
     const char *thread_name;
 } tally_logrec_t;
 
-/* The civil time of one second, formatted once and reused for every line
- * written in that second ("YYYY-MM-DD HH:MM:SS", UTC). */
+/* What a thread's lines share, formatted once and reused: the civil time of
+ * the current second ("YYYY-MM-DD HH:MM:SS", UTC), the whole-second part
+ * of the elapsed time, and the process/thread identity. Zero-initialise;
+ * every field is refreshed when what it depends on changes. */
 typedef struct tally_timecache {
     time_t sec;
     char civil[20];
+    char sec_dec[24]; /* the second as a decimal number */
+    uint8_t sec_dec_len;
+    uint64_t el_sec;
+    bool el_valid;
+    char el_repr[40]; /* "H:MM:SS" or "D day(s), H:MM:SS" */
+    uint8_t el_repr_len;
+    char el_secs[24]; /* decimal whole seconds */
+    uint8_t el_secs_len;
+    long pid, tid;
+    char thread_name[32];
+    char ident[160]; /* ,"process":{...},"thread":{...},"time":{"repr":" */
+    uint8_t ident_len;
 } tally_timecache_t;
 
 /* Refreshes tc when sec differs from the cached second. */

@@ -65,6 +65,7 @@ typedef struct tally_worker {
     uv_check_t check;
     uv_timer_t tick;
     uv_timer_t grace;
+    uv_timer_t log_flush; /* hands this thread's log lines over 10 ms after the first */
     tally_counter_t *counter;
     tally_claimq_t claims;
     tally_claim_t *claims_inflight; /* the one batch the backend is answering */
@@ -80,6 +81,8 @@ typedef struct tally_worker {
     char capped_msg[96]; /* "Received a request but we already hit CAP requests!" */
     size_t capped_len;
     unsigned nconns;
+    struct tally_conn *free_conns; /* closed connections kept for reuse */
+    unsigned nfree_conns;
     bool draining;
     uint64_t now_us; /* uv_hrtime()/1000, read once per read callback and per flush */
     bool finished;

@@ -1,0 +1,636 @@
+#!/usr/bin/python3
+"""tally's benchmark: tallyd side by side with nginx and the Python original,
+in one run, on one machine.
+
+    bench/run            full run: writes bench/results/{results.md,results.png,raw.json}
+    bench/run --smoke    a few seconds per load, one repetition, results in a temp
+                         directory; no targets checked (CI runs this so it cannot rot)
+
+Servers: tallyd with the memory, redis and postgres backends, each with CAP 100
+(the original's benchmark: after 100 requests every answer is "go away") and
+with a huge CAP (every request makes a claim); nginx from Debian returning a
+static body (../shared/peers/nginx); the Python original with Redis when
+../shared/peers/pythonricing is present. tallyd logs to a file with its
+default settings, as a user would run it.
+
+Loads, interleaved over the repetitions (every server gets each load once per
+repetition before the next repetition starts):
+    ab -n 10000 -c 10            the original's benchmark, no keep-alive
+    ab -k -n 50000 -c 50         keep-alive
+    wrk -t2 -c64 -d10s           keep-alive, as fast as the client can
+
+Reported per server and load: median req/s, p50 and p99 latency, the server's
+own CPU time per request (utime+stime of its whole process tree from /proc,
+before and after the run), and RSS after the run; plus tallyd's RSS with
+1,000 idle keep-alive connections open. Client and server share the
+machine's CPUs: compare the ratios of one run, and CPU per request.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PEERS = REPO.parent / "shared" / "peers"
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+HUGE_CAP = 10**15
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=20.0, path="/"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(("GET %s HTTP/1.0\r\n\r\n" % path).encode())
+                if s.recv(64).startswith(b"HTTP/1."):
+                    return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+# -- /proc --------------------------------------------------------------------
+
+
+def proc_tree(pid):
+    """pid and all its descendants."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = Path("/proc/%s/stat" % d).read_text()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rfind(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def cpu_seconds(pids):
+    total = 0
+    for p in pids:
+        try:
+            f = Path("/proc/%d/stat" % p).read_text()
+        except OSError:
+            continue
+        fields = f[f.rfind(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICK
+
+
+def rss_bytes(pids):
+    total = 0
+    for p in pids:
+        try:
+            total += int(Path("/proc/%d/statm" % p).read_text().split()[1]) * PAGE
+        except OSError:
+            pass
+    return total
+
+
+# -- servers ------------------------------------------------------------------
+
+
+class Proc:
+    def __init__(self, name, argv, env=None, cwd=None, log=None, root_pid_file=None):
+        self.name = name
+        self.log = open(log or os.devnull, "wb")
+        self.p = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                                  stdout=self.log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        self.root_pid_file = root_pid_file
+
+    def pids(self):
+        return proc_tree(self.p.pid)
+
+    def stop(self):
+        if self.p.poll() is None:
+            try:
+                os.killpg(self.p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait()
+        self.log.close()
+
+
+class Redis:
+    def __init__(self, workdir):
+        self.port = free_port()
+        self.dir = Path(workdir) / ("redis-%d" % self.port)
+        self.dir.mkdir()
+        self.proc = Proc("redis", ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                                   "--save", "", "--appendonly", "no", "--dir", str(self.dir)])
+        for _ in range(200):
+            if subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True,
+                              text=True).stdout.strip() == "PONG":
+                return
+            time.sleep(0.02)
+        raise RuntimeError("redis did not start")
+
+    def stop(self):
+        self.proc.stop()
+
+
+class Postgres:
+    BIN = "/usr/lib/postgresql/15/bin"
+
+    def __init__(self):
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="tbpg-", dir="/tmp"))
+        os.chmod(self.dir, 0o755)
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            shutil.chown(self.dir, user="postgres")
+        self._run([self.BIN + "/initdb", "-D", str(self.dir / "data"), "-U", "postgres", "-A",
+                   "trust", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"])
+        opts = ("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c full_page_writes=off -c synchronous_commit=off" % (self.port, self.dir))
+        self._run([self.BIN + "/pg_ctl", "-D", str(self.dir / "data"), "-l",
+                   str(self.dir / "log"), "-w", "-o", opts, "start"])
+        self.url = "postgresql://postgres@127.0.0.1:%d/postgres" % self.port
+
+    def _run(self, argv):
+        if self.as_root:
+            argv = ["runuser", "-u", "postgres", "--"] + argv
+        subprocess.run(argv, check=True, capture_output=True, cwd="/tmp")
+
+    def stop(self):
+        self._run([self.BIN + "/pg_ctl", "-D", str(self.dir / "data"), "-m", "immediate", "-w",
+                   "stop"])
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Server:
+    """A server under test: name, port, and how to start/stop it."""
+
+    def __init__(self, name, port, proc, note=""):
+        self.name = name
+        self.port = port
+        self.proc = proc
+        self.note = note
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/" % self.port
+
+    def pids(self):
+        return self.proc.pids() if self.proc else nginx_pids()
+
+
+def start_tally(tallyd, name, workdir, backend_flags, cap, threads):
+    port = free_port()
+    log = Path(workdir) / ("%s.log" % name)
+    argv = [tallyd, "--host", "127.0.0.1", "--port", str(port), "--cap", str(cap)]
+    if threads:
+        argv += ["--threads", str(threads)]
+    env = {k: v for k, v in os.environ.items()
+           if not re.match(r"^(TALLY_.*|PORT|REDIS_URL|DATABASE_URL)$", k)}
+    p = Proc(name, argv + backend_flags, env=env, log=log)
+    if not wait_port(port, path="/readyz"):
+        raise RuntimeError("%s did not start; see %s" % (name, log))
+    # /readyz answers 200 once every worker's backend is connected
+    for _ in range(200):
+        if http_status(port, "/readyz") == 200:
+            break
+        time.sleep(0.02)
+    return Server(name, port, p, "CAP %s" % ("10^15" if cap == HUGE_CAP else cap))
+
+
+def http_status(port, path):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.sendall(("GET %s HTTP/1.0\r\n\r\n" % path).encode())
+            m = re.match(rb"HTTP/1\.\d (\d+)", s.recv(64))
+            return int(m.group(1)) if m else None
+    except OSError:
+        return None
+
+
+NGINX_CONF = None
+
+
+def nginx_pids():
+    if NGINX_CONF is None:
+        return []
+    try:
+        master = int((NGINX_CONF.parent / "nginx.pid").read_text())
+    except (OSError, ValueError):
+        return []
+    return proc_tree(master)
+
+
+def start_nginx(workdir):
+    global NGINX_CONF
+    src = PEERS / "nginx" / "nginx.conf"
+    if not src.exists():
+        return None
+    port = free_port()
+    conf = Path(workdir) / "nginx.conf"
+    text = src.read_text().replace("127.0.0.1:8090", "127.0.0.1:%d" % port)
+    conf.write_text(text.replace("/tmp/peers-nginx", str(Path(workdir) / "nginx")))
+    NGINX_CONF = conf
+    subprocess.run(["nginx", "-c", str(conf)], check=True, capture_output=True)
+    if not wait_port(port):
+        raise RuntimeError("nginx did not start")
+    return Server("nginx static", port, None, "static body, access_log off")
+
+
+def stop_nginx():
+    if NGINX_CONF:
+        subprocess.run(["nginx", "-c", str(NGINX_CONF), "-s", "quit"], capture_output=True)
+        for _ in range(100):
+            if not nginx_pids():
+                break
+            time.sleep(0.05)
+
+
+def start_python_peer(workdir, redis):
+    run = PEERS / "pythonricing" / "run.sh"
+    if not run.exists():
+        return None
+    probe = subprocess.run(["/usr/bin/python3", "-c", "import uvicorn, starlette, redis, loguru"],
+                           capture_output=True)
+    if probe.returncode != 0:
+        print("bench: the Python peer's packages are missing (python3-uvicorn, python3-starlette,"
+              " python3-redis, python3-loguru); skipping it", file=sys.stderr)
+        return None
+    port = free_port()
+    env = dict(os.environ, REDIS_HOST="127.0.0.1", REDIS_PORT=str(redis.port),
+               PYTHON="/usr/bin/python3")
+    p = Proc("python", ["sh", str(run), "2", str(port)], env=env,
+             log=Path(workdir) / "python-peer.log")
+    if not wait_port(port, timeout=30):
+        raise RuntimeError("the Python peer did not start")
+    return Server("Python original", port, p, "uvicorn --workers 2 + Redis")
+
+
+# -- loads --------------------------------------------------------------------
+
+
+def run_ab(url, n, c, keepalive):
+    argv = ["ab", "-s", "5", "-q", "-n", str(n), "-c", str(c)]
+    if keepalive:
+        argv.append("-k")
+    out = subprocess.run(argv + [url], capture_output=True, text=True, timeout=600).stdout
+
+    def num(pat, conv=float, default=None):
+        m = re.search(pat, out, re.M)
+        return conv(m.group(1)) if m else default
+
+    return {
+        "rps": num(r"^Requests per second:\s+([\d.]+)"),
+        "requests": num(r"^Complete requests:\s+(\d+)", int, 0),
+        "failed": num(r"^Failed requests:\s+(\d+)", int, None),
+        "non2xx": num(r"^Non-2xx responses:\s+(\d+)", int, 0),
+        "p50_ms": num(r"^\s+50%\s+(\d+)"),
+        "p99_ms": num(r"^\s+99%\s+(\d+)"),
+    }
+
+
+def wrk_ms(v, unit):
+    return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(url, seconds):
+    argv = ["timeout", str(seconds + 20), "wrk", "-t2", "-c64", "-d%ds" % seconds, "--latency",
+            url]
+    out = subprocess.run(argv, capture_output=True, text=True).stdout
+
+    def lat(pct):
+        m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)" % pct, out, re.M)
+        return wrk_ms(m.group(1), m.group(2)) if m else None
+
+    m = re.search(r"^\s+(\d+) requests in", out, re.M)
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", out, re.M)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errs = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": float(rps.group(1)) if rps else None,
+        "requests": int(m.group(1)) if m else 0,
+        "failed": None,
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errs.group(1) if errs else "",
+        "p50_ms": lat(50),
+        "p99_ms": lat(99),
+    }
+
+
+def measure(server, load, args):
+    pids = server.pids()
+    cpu0 = cpu_seconds(pids)
+    if load == "ab":
+        r = run_ab(server.url, args.ab_n, 10, False)
+    elif load == "ab -k":
+        r = run_ab(server.url, args.abk_n, 50, True)
+    else:
+        r = run_wrk(server.url, args.wrk_s)
+    pids = server.pids()
+    cpu = cpu_seconds(pids) - cpu0
+    r["cpu_us_per_req"] = cpu / r["requests"] * 1e6 if r["requests"] else None
+    r["rss_mb"] = rss_bytes(pids) / 2**20
+    return r
+
+
+def idle_rss(server, n=1000):
+    """tallyd's RSS with n idle keep-alive connections, each having made one
+    request."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < n + 100:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 1000), hard))
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            socks.append(s)
+        for s in socks:
+            data = b""
+            while b"\r\n\r\n" not in data or not data.endswith(b"}"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    raise RuntimeError("connection closed")
+                data += chunk
+        time.sleep(0.5)
+        return rss_bytes(server.pids()) / 2**20
+    finally:
+        for s in socks:
+            s.close()
+
+
+# -- report -------------------------------------------------------------------
+
+
+LOADS = ["ab", "ab -k", "wrk"]
+LOAD_TITLES = {
+    "ab": "ab -n 10000 -c 10 (no keep-alive)",
+    "ab -k": "ab -k -n 50000 -c 50",
+    "wrk": "wrk -t2 -c64 -d10s",
+}
+
+
+def median(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PHYS_PAGES") * PAGE / 2**30
+    osname = "Linux"
+    try:
+        osname = re.search(r'PRETTY_NAME="([^"]+)"', Path("/etc/os-release").read_text()).group(1)
+    except (OSError, AttributeError):
+        pass
+    return "%s, %d CPUs (%s), %.0f GiB RAM, kernel %s" % (osname, os.cpu_count(), cpu, mem,
+                                                          platform.release())
+
+
+def summarize(results, servers):
+    table = {}
+    for s in servers:
+        for load in LOADS:
+            runs = [r for r in results if r["server"] == s.name and r["load"] == load]
+            if not runs:
+                continue
+            table[(s.name, load)] = {
+                k: median([r[k] for r in runs])
+                for k in ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "rss_mb")
+            }
+            table[(s.name, load)]["failed"] = sum((r.get("failed") or 0) for r in runs)
+            table[(s.name, load)]["non2xx"] = sum((r.get("non2xx") or 0) for r in runs)
+    return table
+
+
+def targets(table, idle_mb):
+    def rps(name, load):
+        return (table.get((name, load)) or {}).get("rps")
+
+    def ratio(a, b):
+        return a / b if a and b else None
+
+    out = []
+    mem_w = rps("tally memory", "wrk")
+    mem_huge_w = rps("tally memory, claims", "wrk")
+    ng_w = rps("nginx static", "wrk")
+    out.append(("wrk: tally memory >= 1.0 x nginx static", ratio(mem_w, ng_w), 1.0))
+    out.append(("wrk: tally redis, every request claiming >= 0.7 x tally memory",
+                ratio(rps("tally redis, claims", "wrk"), mem_huge_w), 0.7))
+    out.append(("wrk: tally postgres, every request claiming >= 0.5 x tally memory",
+                ratio(rps("tally postgres, claims", "wrk"), mem_huge_w), 0.5))
+    ab_t = table.get(("tally memory", "ab")) or {}
+    ab_n = table.get(("nginx static", "ab")) or {}
+    out.append(("ab: tally CPU per request <= nginx's (us)",
+                ratio(ab_t.get("cpu_us_per_req"), ab_n.get("cpu_us_per_req")), None, "le"))
+    out.append(("ab: tally p99 <= 2 ms", ab_t.get("p99_ms"), 2.0, "le"))
+    out.append(("ab: 0 failed requests (all tally servers, all loads)",
+                sum(v["failed"] + 0 for (n, l), v in table.items() if n.startswith("tally")), 0,
+                "le"))
+    out.append(("wrk: tally memory >= 20 x the Python original",
+                ratio(mem_w, rps("Python original", "wrk")), 20.0))
+    out.append(("RSS with 1,000 idle keep-alive connections <= 10 MB", idle_mb, 10.0, "le"))
+    return out
+
+
+def write_report(outdir, results, servers, idle_mb, args, started):
+    table = summarize(results, servers)
+    lines = ["# tally benchmark", "",
+             "Run %s, %d repetition(s), medians. Machine: %s." % (
+                 started.strftime("%Y-%m-%d %H:%M UTC"), args.reps, machine()),
+             "Client (ab, wrk) and servers share the CPUs; compare ratios within this run and "
+             "the servers' own CPU time per request.", ""]
+    for load in LOADS:
+        lines += ["## " + LOAD_TITLES[load].replace("10000", str(args.ab_n))
+                  .replace("50000", str(args.abk_n)).replace("10s", "%ds" % args.wrk_s), "",
+                  "| server | req/s | p50 ms | p99 ms | server CPU µs/req | RSS MB | failed | non-2xx |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for s in servers:
+            v = table.get((s.name, load))
+            if not v:
+                continue
+            lines.append("| %s (%s) | %s | %s | %s | %s | %s | %d | %d |" % (
+                s.name, s.note, fmt(v["rps"], ".0f"), fmt(v["p50_ms"], ".2f"),
+                fmt(v["p99_ms"], ".2f"), fmt(v["cpu_us_per_req"], ".1f"), fmt(v["rss_mb"], ".1f"),
+                v["failed"], v["non2xx"]))
+        lines.append("")
+    lines += ["tallyd (memory) RSS with 1,000 idle keep-alive connections: %s MB" % fmt(idle_mb, ".1f"),
+              "", "## Targets", "", "| target | measured | |", "|---|---:|---|"]
+    for t in targets(table, idle_mb):
+        name, val, lim = t[0], t[1], t[2]
+        cmp = t[3] if len(t) > 3 else "ge"
+        if lim is None:  # a ratio that must be <= 1
+            lim = 1.0
+        ok = val is not None and (val <= lim if cmp == "le" else val >= lim)
+        lines.append("| %s | %s | %s |" % (name, fmt(val, ".2f"), "met" if ok else "NOT met"))
+    lines.append("")
+    (outdir / "results.md").write_text("\n".join(lines))
+    (outdir / "raw.json").write_text(json.dumps({"machine": machine(), "started": started.isoformat(),
+                                                 "args": vars(args), "runs": results,
+                                                 "idle_rss_mb": idle_mb}, indent=1))
+    plot(outdir, table, servers)
+    return "\n".join(lines)
+
+
+def plot(outdir, table, servers):
+    if not shutil.which("gnuplot"):
+        print("bench: gnuplot not found; no chart", file=sys.stderr)
+        return
+    dat = outdir / "results.dat"
+    with open(dat, "w") as f:
+        f.write("server " + " ".join('"%s"' % LOAD_TITLES[l].split(" (")[0] for l in LOADS) + "\n")
+        for s in servers:
+            vals = [(table.get((s.name, l)) or {}).get("rps") or 0 for l in LOADS]
+            f.write('"%s" %s\n' % (s.name, " ".join("%.0f" % v for v in vals)))
+    script = """
+set terminal pngcairo size 1100,560 font ",10"
+set output '%s'
+set title "req/s, median of the run (client and server share %d CPUs)"
+set style data histogram
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set key top right
+set ylabel "requests per second"
+set yrange [0:*]
+set grid ytics
+set xtics rotate by -20 scale 0
+plot '%s' using 2:xtic(1) title columnheader(2), '' using 3 title columnheader(3), \\
+     '' using 4 title columnheader(4)
+""" % (outdir / "results.png", os.cpu_count(), dat)
+    r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+    if r.returncode != 0:
+        print("bench: gnuplot failed: " + r.stderr, file=sys.stderr)
+    dat.unlink()
+
+
+# -- main ---------------------------------------------------------------------
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--smoke", action="store_true", help="seconds, one repetition, no targets")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--tallyd", default=str(REPO / "build" / "tallyd"))
+    ap.add_argument("--threads", type=int, default=0, help="tallyd --threads (0: its default)")
+    ap.add_argument("--out", default=None, help="results directory")
+    ap.add_argument("--only", default=None, help="comma-separated server names to run")
+    args = ap.parse_args()
+    args.ab_n, args.abk_n, args.wrk_s = 10000, 50000, 10
+    if args.smoke:
+        args.reps, args.ab_n, args.abk_n, args.wrk_s = 1, 500, 2000, 1
+    outdir = Path(args.out) if args.out else (Path(tempfile.mkdtemp(prefix="tally-bench-"))
+                                              if args.smoke else REPO / "bench" / "results")
+    outdir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="tally-bench-work-"))
+    started = datetime.datetime.now(datetime.timezone.utc)
+    servers, backends = [], []
+    results = []
+    idle_mb = None
+    try:
+        redis = Redis(workdir)
+        backends.append(redis)
+        pg = Postgres()
+        backends.append(pg)
+        redis_flags = ["--backend", "redis", "--redis-url", "redis://127.0.0.1:%d/0" % redis.port]
+        pg_flags = ["--backend", "postgres", "--database-url", pg.url]
+        t = args.threads
+        servers.append(start_tally(args.tallyd, "tally memory", workdir, [], 100, t))
+        servers.append(start_tally(args.tallyd, "tally memory, claims", workdir, [], HUGE_CAP, t))
+        servers.append(start_tally(args.tallyd, "tally redis", workdir,
+                                   redis_flags + ["--key", "bench100"], 100, t))
+        servers.append(start_tally(args.tallyd, "tally redis, claims", workdir,
+                                   redis_flags + ["--key", "benchhuge"], HUGE_CAP, t))
+        servers.append(start_tally(args.tallyd, "tally postgres", workdir,
+                                   pg_flags + ["--key", "bench100"], 100, t))
+        servers.append(start_tally(args.tallyd, "tally postgres, claims", workdir,
+                                   pg_flags + ["--key", "benchhuge"], HUGE_CAP, t))
+        ng = start_nginx(workdir)
+        if ng:
+            servers.append(ng)
+        peer_redis = Redis(workdir)
+        backends.append(peer_redis)
+        py = start_python_peer(workdir, peer_redis)
+        if py:
+            servers.append(py)
+        if args.only:
+            keep = set(args.only.split(","))
+            servers = [s for s in servers if s.name in keep]
+
+        for rep in range(args.reps):
+            for load in LOADS:
+                for s in servers:
+                    r = measure(s, load, args)
+                    r.update(server=s.name, load=load, rep=rep)
+                    results.append(r)
+                    print("rep %d %-7s %-24s %9s req/s  p99 %6s ms  cpu %6s us/req  rss %5s MB" % (
+                        rep + 1, load, s.name, fmt(r["rps"], ".0f"), fmt(r["p99_ms"], ".2f"),
+                        fmt(r["cpu_us_per_req"], ".1f"), fmt(r["rss_mb"], ".1f")), flush=True)
+        mem = next((s for s in servers if s.name == "tally memory"), None)
+        if mem:
+            idle_mb = idle_rss(mem, 100 if args.smoke else 1000)
+        report = write_report(outdir, results, servers, idle_mb, args, started)
+        print()
+        print(report)
+        print("results in %s" % outdir)
+    finally:
+        for s in servers:
+            if s.proc:
+                s.proc.stop()
+        stop_nginx()
+        for b in backends:
+            try:
+                b.stop()
+            except Exception as e:  # keep cleaning up
+                print("bench: stopping a backend: %s" % e, file=sys.stderr)
+        shutil.rmtree(workdir, ignore_errors=True)
+    if args.smoke:
+        bad = [r for r in results if not r["requests"]
+               or (r["server"].startswith("tally") and (r.get("failed") or 0) > 0)]
+        if bad or not results:
+            print("bench smoke: %d runs without requests or with failures" % len(bad))
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
