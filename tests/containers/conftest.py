@@ -120,6 +120,14 @@ def ports_free(podman, neutral_dir):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def ports_first(request):
+    """When a playfile test is to run, check the ports before anything is
+    built, so that a taken port fails the run in seconds, not minutes."""
+    if any("stack" in item.fixturenames for item in request.session.items):
+        request.getfixturevalue("ports_free")
+
+
+@pytest.fixture(scope="session", autouse=True)
 def cleanup_at_end(request, tmp_path_factory):
     """Whatever happens, no pod of ours outlives the session."""
     yield
@@ -132,7 +140,7 @@ def cleanup_at_end(request, tmp_path_factory):
 
 
 @pytest.fixture
-def stack(images, ports_free, neutral_dir):
+def stack(ports_free, images, neutral_dir):
     """Everything needed to play the playfiles; takes down what a test
     started if the test failed halfway."""
     before = podman_state()

@@ -12,7 +12,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-
 REPO = Path(__file__).resolve().parents[2]
 PLAYFILE = REPO / "playfile.yaml"
 PLAYFILE_SCALE = REPO / "containers" / "playfile-scale.yaml"
@@ -85,6 +84,13 @@ def wait_http(url, want=200, timeout=60.0):
             return last
         time.sleep(0.2)
     raise AssertionError("%s did not answer %d within %.0f s; last: %r" % (url, want, timeout, last))
+
+
+def free_port():
+    """A TCP port that was free on 127.0.0.1 a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def port_taken(port):

@@ -6,7 +6,7 @@ import subprocess
 import tarfile
 import time
 
-from podman_helpers import MEASURED, http_get, run, wait_http
+from podman_helpers import MEASURED, free_port, http_get, run, wait_http
 
 TALLY = "localhost/tally:latest"
 LIMIT = 20_000_000  # bytes, as `podman image inspect --format '{{.Size}}'` counts them
@@ -61,11 +61,11 @@ def test_tally_image_contents(images):
     assert any(n.endswith("/libuv.so.1") for n in libs)
 
 
-def test_tally_container_runs_as_non_root_and_stops_on_sigterm(images, ports_free):
+def test_tally_container_runs_as_non_root_and_stops_on_sigterm(images):
     """Memory backend, host network on a port of its own; the process in
     the container has uid 10001, and `podman stop` (SIGTERM) ends it with
     status 0 after a graceful shutdown."""
-    port = 18299
+    port = free_port()
     name = "tally-image-test"
     run(["podman", "rm", "-f", name], check=False)
     run(["podman", "run", "-d", "--name", name, "--network", "host",
