@@ -58,7 +58,7 @@ static int parse_u64(const char *s, uint64_t *out)
 static int parse_range(const char *val, uint64_t lo, uint64_t hi, uint64_t *out, char *why,
                        size_t whylen)
 {
-    uint64_t v;
+    uint64_t v = 0;
     if (parse_u64(val, &v) != 0 || v < lo || v > hi)
         return reason(why, whylen, "expected an integer from %llu to %llu, got '%s'",
                       (unsigned long long)lo, (unsigned long long)hi, val);
@@ -128,7 +128,7 @@ int tally_parse_size(const char *s, uint64_t *out, char *err, size_t errlen)
         goto bad;
     memcpy(digits, s, n);
     digits[n] = '\0';
-    uint64_t v;
+    uint64_t v = 0;
     if (parse_u64(digits, &v) != 0 || v > UINT64_MAX / mult)
         goto bad;
     *out = v * mult;
@@ -151,7 +151,7 @@ static int set_host(tally_config_t *cfg, const char *val, char *why, size_t whyl
 
 static int set_port(tally_config_t *cfg, const char *val, char *why, size_t whylen)
 {
-    uint64_t v;
+    uint64_t v = 0;
     if (parse_range(val, 1, 65535, &v, why, whylen) != 0)
         return -1;
     cfg->port = (uint16_t)v;
@@ -160,7 +160,7 @@ static int set_port(tally_config_t *cfg, const char *val, char *why, size_t whyl
 
 static int set_threads(tally_config_t *cfg, const char *val, char *why, size_t whylen)
 {
-    uint64_t v;
+    uint64_t v = 0;
     if (strcmp(val, "auto") == 0) {
         cfg->threads = 0;
         return 0;
@@ -173,7 +173,7 @@ static int set_threads(tally_config_t *cfg, const char *val, char *why, size_t w
 
 static int set_cap(tally_config_t *cfg, const char *val, char *why, size_t whylen)
 {
-    uint64_t v;
+    uint64_t v = 0;
     if (parse_range(val, 1, (uint64_t)TALLY_CAP_MAX, &v, why, whylen) != 0)
         return -1;
     cfg->cap = (int64_t)v;
@@ -267,7 +267,7 @@ static int set_log_format(tally_config_t *cfg, const char *val, char *why, size_
 
 static int set_max_connections(tally_config_t *cfg, const char *val, char *why, size_t whylen)
 {
-    uint64_t v;
+    uint64_t v = 0;
     if (parse_range(val, 1, 1000000, &v, why, whylen) != 0)
         return -1;
     cfg->max_connections = (unsigned)v;
@@ -276,7 +276,7 @@ static int set_max_connections(tally_config_t *cfg, const char *val, char *why, 
 
 static int set_max_header_size(tally_config_t *cfg, const char *val, char *why, size_t whylen)
 {
-    uint64_t v;
+    uint64_t v = 0;
     if (tally_parse_size(val, &v, why, whylen) != 0)
         return -1;
     if (v < 256 || v > 1024 * 1024)
@@ -287,7 +287,7 @@ static int set_max_header_size(tally_config_t *cfg, const char *val, char *why, 
 
 static int set_max_body_size(tally_config_t *cfg, const char *val, char *why, size_t whylen)
 {
-    uint64_t v;
+    uint64_t v = 0;
     if (tally_parse_size(val, &v, why, whylen) != 0)
         return -1;
     if (v > 1024ULL * 1024 * 1024)
@@ -298,7 +298,7 @@ static int set_max_body_size(tally_config_t *cfg, const char *val, char *why, si
 
 static int set_timeout(uint64_t *dst, uint64_t min_ms, const char *val, char *why, size_t whylen)
 {
-    uint64_t v;
+    uint64_t v = 0;
     if (tally_parse_duration_ms(val, &v, why, whylen) != 0)
         return -1;
     if (v < min_ms || v > 86400000ULL)

@@ -265,6 +265,23 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         if (c->lingering)
             return; /* discarding what the client still sends */
         c->w->now_us = uv_hrtime() / 1000;
+        if (c->saved) {
+            /* Only when libuv read more in the same event before the stop
+             * below took effect: keep the order, append. */
+            size_t n = c->saved_len + (size_t)nread;
+            char *p = realloc(c->saved, n);
+            if (p == NULL || n > UINT32_MAX) {
+                free(p ? p : c->saved);
+                c->saved = NULL;
+                tally_conn_close(c);
+                return;
+            }
+            memcpy(p + c->saved_len, buf->base, (size_t)nread);
+            c->saved = p;
+            c->saved_len = (uint32_t)n;
+            mark_dirty(c);
+            return;
+        }
         size_t used = conn_parse(c, buf->base, (size_t)nread);
         if (used < (size_t)nread) {
             size_t rest = (size_t)nread - used;
@@ -276,6 +293,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
             memcpy(c->saved, buf->base + used, rest);
             c->saved_len = (uint32_t)rest;
             c->saved_off = 0;
+            /* The ring is full: read no more until answers free it. libuv
+             * keeps reading in this event unless told at once. */
+            uv_read_stop(stream);
+            c->reading = false;
         }
         mark_dirty(c);
     } else if (nread == UV_EOF) {

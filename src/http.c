@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Bytes a line costs beyond its spans, counted so that --max-header-size
  * bounds the bytes a client sends, not just their payload: a header line's
@@ -42,6 +43,10 @@ static int on_message_begin(llhttp_t *p)
     h->auth_count = 0;
     h->path_len = 0;
     h->in_path = true;
+    h->url_started = false;
+    h->absolute = false;
+    h->url_slashes = 0;
+    h->host_count = 0;
     h->field_len = 0;
     h->field_is_auth = false;
     h->want_auth = false;
@@ -61,6 +66,19 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
         return HPE_USER;
     for (size_t i = 0; i < len && h->in_path; i++) {
         char c = at[i];
+        if (!h->url_started) {
+            h->url_started = true;
+            h->absolute = c != '/';
+        }
+        if (h->absolute && h->url_slashes < 3) {
+            /* absolute-form, "http://host:port/path": the path starts at
+             * the third slash; RFC 9112 requires accepting it */
+            if (c == '?' || c == '#')
+                h->in_path = false;
+            else if (c == '/' && ++h->url_slashes == 3)
+                h->path[h->path_len++] = c;
+            continue;
+        }
         if (c == '?' || c == '#')
             h->in_path = false;
         else if (h->path_len < TALLY_ROUTE_PATH_MAX)
@@ -91,16 +109,16 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
     tally_http_t *h = H(p);
     if (count_header_bytes(h, len) != 0)
         return HPE_USER;
-    if (!h->want_auth)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        if (h->field_len < sizeof h->field) {
-            char c = at[i];
-            h->field[h->field_len++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-        } else {
-            h->field_len = sizeof h->field + 1; /* longer than any name we match */
-            break;
-        }
+    /* llhttp 8 lets "Host : x" and "X Y: z" through; RFC 9112 says 400. */
+    if (memchr(at, ' ', len) != NULL || memchr(at, '\t', len) != NULL)
+        return fail(h, 400, "whitespace in a header name");
+    /* Keep the first bytes of the name: enough to tell Host and
+     * Authorization apart from the rest. */
+    if (h->field_len + len <= sizeof h->field) {
+        memcpy(h->field + h->field_len, at, len);
+        h->field_len = (uint8_t)(h->field_len + len);
+    } else {
+        h->field_len = sizeof h->field + 1; /* longer than any name we match */
     }
     return 0;
 }
@@ -108,7 +126,10 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 static int on_header_field_complete(llhttp_t *p)
 {
     tally_http_t *h = H(p);
-    h->field_is_auth = h->field_len == 13 && memcmp(h->field, "authorization", 13) == 0;
+    h->field_is_auth =
+        h->want_auth && h->field_len == 13 && strncasecmp(h->field, "authorization", 13) == 0;
+    if (h->field_len == 4 && strncasecmp(h->field, "host", 4) == 0 && h->host_count < UINT8_MAX)
+        h->host_count++;
     h->field_len = 0;
     return 0;
 }
@@ -175,6 +196,12 @@ static int on_headers_complete(llhttp_t *p)
         fail(h, 505, "only HTTP/1.0 and HTTP/1.1 are served");
         return -1;
     }
+    /* RFC 9112 3.2: an HTTP/1.1 request carries exactly one Host; none or
+     * several is a 400. HTTP/1.0 may omit it. */
+    if (h->host_count > 1 || (p->http_minor == 1 && h->host_count == 0)) {
+        fail(h, 400, h->host_count ? "more than one Host header" : "missing Host header");
+        return -1;
+    }
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > h->cfg->max_body_size) {
         fail(h, 413, "request body too large");
         return -1;
@@ -199,6 +226,8 @@ static int on_message_complete(llhttp_t *p)
     req.method = p->method;
     req.minor = p->http_minor;
     req.keep_alive = llhttp_should_keep_alive(p) != 0;
+    if (h->absolute && h->url_slashes == 2 && h->path_len == 0)
+        h->path[h->path_len++] = '/'; /* "http://host" names the root */
     req.route = h->path_len <= TALLY_ROUTE_PATH_MAX ? tally_route_find(h->path, h->path_len)
                                                     : TALLY_ROUTE_UNKNOWN;
     req.auth_ok = h->cfg->auth_expect != NULL && h->auth_count == 1 &&

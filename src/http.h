@@ -60,6 +60,10 @@ typedef struct tally_http {
     uint8_t path_len; /* TALLY_ROUTE_PATH_MAX + 1 means "too long" */
     uint8_t field_len;
     bool in_path; /* still reading the path (before '?' or '#') */
+    bool url_started;
+    bool absolute;       /* absolute-form target: the path follows scheme://authority */
+    uint8_t url_slashes; /* slashes seen in an absolute-form target, up to 3 */
+    uint8_t host_count;  /* Host headers seen */
     bool field_is_auth;
     bool want_auth;            /* POST /reset with a token configured: match Authorization */
     bool in_message;           /* a request has begun and not completed */

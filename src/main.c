@@ -47,6 +47,23 @@ static unsigned cpus_available(void)
                 n = lim;
         }
         fclose(f);
+    } else if ((f = fopen("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "r")) != NULL) {
+        /* cgroup v1 */
+        long long quota = -1, period = 0;
+        if (fscanf(f, "%lld", &quota) != 1)
+            quota = -1;
+        fclose(f);
+        f = fopen("/sys/fs/cgroup/cpu/cpu.cfs_period_us", "r");
+        if (f) {
+            if (fscanf(f, "%lld", &period) != 1)
+                period = 0;
+            fclose(f);
+        }
+        if (quota > 0 && period > 0) {
+            unsigned lim = (unsigned)((quota + period - 1) / period);
+            if (lim >= 1 && lim < n)
+                n = lim;
+        }
     }
     return n ? n : 1;
 }
@@ -64,7 +81,7 @@ static void raise_nofile(void)
 /* A bound, not yet listening socket with SO_REUSEPORT, so that every worker
  * has a listener of its own and the kernel spreads connections over them.
  * libuv 1.44 has no flag for it: create, set, bind, then uv_tcp_open(). */
-static int bound_socket(const char *host, uint16_t port)
+static int bound_socket(const char *host, uint16_t port, bool reuseport)
 {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -82,7 +99,7 @@ static int bound_socket(const char *host, uint16_t port)
     /* TCP_NODELAY on the listener: Linux copies it to every accepted
      * socket, which saves a setsockopt() per connection. */
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0 ||
         bind(fd, (struct sockaddr *)&ss, len) != 0) {
         int err = -errno;
@@ -90,6 +107,19 @@ static int bound_socket(const char *host, uint16_t port)
         return err;
     }
     return fd;
+}
+
+/* SO_REUSEPORT would let tallyd join another process already listening on
+ * the port (of the same user) and share its connections, silently: with
+ * the memory backend both would grant the same numbers. Bind once without
+ * it first: the kernel refuses while anyone listens there. */
+static int port_is_free(const char *host, uint16_t port)
+{
+    int fd = bound_socket(host, port, false);
+    if (fd < 0)
+        return fd;
+    close(fd);
+    return 0;
 }
 
 static void stop_workers(app_t *app, int level)
@@ -182,8 +212,15 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    int probe = port_is_free(app.cfg.host, app.cfg.port);
+    if (probe < 0) {
+        tally_logf(TALLY_LOG_ERROR, "main", "cannot listen on %s:%u: %s", app.cfg.host,
+                   app.cfg.port, strerror(-probe));
+        tally_log_stop();
+        return 1;
+    }
     for (unsigned i = 0; i < nthreads; i++) {
-        fds[i] = bound_socket(app.cfg.host, app.cfg.port);
+        fds[i] = bound_socket(app.cfg.host, app.cfg.port, true);
         if (fds[i] < 0) {
             tally_logf(TALLY_LOG_ERROR, "main", "cannot listen on %s:%u: %s", app.cfg.host,
                        app.cfg.port, strerror(-fds[i]));

@@ -129,15 +129,16 @@ static void test_simple_get(void **state)
     teardown(&f);
 }
 
-static const char pipelined[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
-                                "HEAD /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
-                                "GET /readyz?verbose=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
-                                "POST /reset HTTP/1.1\r\nAuthorization: Bearer s3cr3t\r\n"
-                                "Content-Length: 5\r\n\r\nhello"
-                                "DELETE /nope HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                "3\r\nabc\r\n0\r\n\r\n"
-                                "GET /reset HTTP/1.1\r\nAuthorization: Bearer s3cr3t\r\n\r\n"
-                                "GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n";
+static const char pipelined[] =
+    "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    "HEAD /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
+    "GET /readyz?verbose=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+    "POST /reset HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer s3cr3t\r\n"
+    "Content-Length: 5\r\n\r\nhello"
+    "DELETE /nope HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "3\r\nabc\r\n0\r\n\r\n"
+    "GET /reset HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer s3cr3t\r\n\r\n"
+    "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
 
 static void check_pipelined(const recorder_t *rec)
 {
@@ -259,13 +260,13 @@ static void test_431_header_too_large(void **state)
 {
     (void)state;
     char req[1024];
-    int n = snprintf(req, sizeof req, "GET / HTTP/1.1\r\nX-Big: %0300d\r\n\r\n", 0);
+    int n = snprintf(req, sizeof req, "GET / HTTP/1.1\r\nHost: t\r\nX-Big: %0300d\r\n\r\n", 0);
     expect_error(req, (size_t)n, 256, 1 << 20, 431);
     /* a long request line alone */
-    n = snprintf(req, sizeof req, "GET /%0300d HTTP/1.1\r\n\r\n", 0);
+    n = snprintf(req, sizeof req, "GET /%0300d HTTP/1.1\r\nHost: t\r\n\r\n", 0);
     expect_error(req, (size_t)n, 256, 1 << 20, 431);
     /* many small headers */
-    size_t len = (size_t)snprintf(req, sizeof req, "GET / HTTP/1.1\r\n");
+    size_t len = (size_t)snprintf(req, sizeof req, "GET / HTTP/1.1\r\nHost: t\r\n");
     for (int i = 0; i < 40; i++)
         len += (size_t)snprintf(req + len, sizeof req - len, "X-%02d: v\r\n", i);
     len += (size_t)snprintf(req + len, sizeof req - len, "\r\n");
@@ -276,7 +277,7 @@ static void test_431_header_too_large(void **state)
  * line not) take exactly `size` bytes. */
 static size_t request_of_size(char *out, size_t cap, size_t size)
 {
-    const char *line = "GET / HTTP/1.1\r\n"; /* 16 bytes */
+    const char *line = "GET / HTTP/1.1\r\nHost: t\r\n"; /* 16 bytes */
     size_t fixed = strlen(line) + strlen("X-Fill: \r\n");
     assert_true(size > fixed && size + 3 < cap);
     size_t fill = size - fixed;
@@ -341,13 +342,13 @@ static void test_header_limit_is_per_request(void **state)
 static void test_413_content_length(void **state)
 {
     (void)state;
-    expect_error(S("POST /reset HTTP/1.1\r\nContent-Length: 11\r\n\r\n"), 8192, 10, 413);
-    expect_error(S("POST /reset HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n"), 8192, 1 << 20,
-                 413);
+    expect_error(S("POST /reset HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n"), 8192, 10, 413);
+    expect_error(S("POST /reset HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999\r\n\r\n"), 8192,
+                 1 << 20, 413);
     /* At the limit: fine. */
     fixture_t f;
     setup(&f, 8192, 10, NULL);
-    assert_int_equal(parse_one(&f, S("POST /reset HTTP/1.1\r\nContent-Length: 10\r\n\r\n"
+    assert_int_equal(parse_one(&f, S("POST /reset HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n"
                                      "0123456789")),
                      TALLY_HTTP_OK);
     assert_int_equal(f.rec.n, 1);
@@ -357,18 +358,19 @@ static void test_413_content_length(void **state)
 static void test_413_chunked(void **state)
 {
     (void)state;
-    expect_error(S("POST /reset HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    expect_error(S("POST /reset HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
                    "6\r\n012345\r\n5\r\n01234\r\n0\r\n\r\n"),
                  8192, 10, 413);
     /* A single chunk announcing more than the limit. */
-    expect_error(S("POST /reset HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    expect_error(S("POST /reset HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
                    "fffffff\r\n0123456789abcdef"),
                  8192, 10, 413);
     fixture_t f;
     setup(&f, 8192, 10, NULL);
-    assert_int_equal(parse_one(&f, S("POST /reset HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                     "5\r\n01234\r\n5\r\n56789\r\n0\r\n\r\n")),
-                     TALLY_HTTP_OK);
+    assert_int_equal(
+        parse_one(&f, S("POST /reset HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        "5\r\n01234\r\n5\r\n56789\r\n0\r\n\r\n")),
+        TALLY_HTTP_OK);
     assert_int_equal(f.rec.n, 1);
     teardown(&f);
 }
@@ -399,17 +401,20 @@ static void test_400_garbage(void **state)
     (void)state;
     expect_error(S("\x01\x02\x03garbage\r\n\r\n"), 8192, 1 << 20, 400);
     expect_error(S("GET / FTP/1.1\r\n\r\n"), 8192, 1 << 20, 400);
-    expect_error(S("GET / HTTP/1.1\r\nNo colon here\r\n\r\n"), 8192, 1 << 20, 400);
-    expect_error(S("POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n"), 8192, 1 << 20, 400);
+    expect_error(S("GET / HTTP/1.1\r\nHost: t\r\nNo colon here\r\n\r\n"), 8192, 1 << 20, 400);
+    expect_error(S("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n"), 8192, 1 << 20,
+                 400);
 }
 
 static void test_400_te_and_cl(void **state)
 {
     (void)state;
-    expect_error(S("POST /reset HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"
+    expect_error(S("POST /reset HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+                   "chunked\r\nContent-Length: 3\r\n\r\n"
                    "0\r\n\r\n"),
                  8192, 1 << 20, 400);
-    expect_error(S("POST /reset HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+    expect_error(S("POST /reset HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: "
+                   "chunked\r\n\r\n"
                    "0\r\n\r\n"),
                  8192, 1 << 20, 400);
 }
@@ -417,18 +422,21 @@ static void test_400_te_and_cl(void **state)
 static void test_400_duplicate_content_length(void **state)
 {
     (void)state;
-    expect_error(S("POST /reset HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"),
-                 8192, 1 << 20, 400);
-    expect_error(S("POST /reset HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"),
-                 8192, 1 << 20, 400);
+    expect_error(
+        S("POST /reset HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"),
+        8192, 1 << 20, 400);
+    expect_error(
+        S("POST /reset HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"),
+        8192, 1 << 20, 400);
 }
 
 static void test_400_obs_fold(void **state)
 {
     (void)state;
-    expect_error(S("GET / HTTP/1.1\r\nX-A: one\r\n two\r\n\r\n"), 8192, 1 << 20, 400);
-    expect_error(S("GET / HTTP/1.1\r\nX-A: one\r\n\ttwo\r\n\r\n"), 8192, 1 << 20, 400);
-    expect_error(S("GET / HTTP/1.1\r\nAuthorization: Bearer\r\n tok\r\n\r\n"), 8192, 1 << 20, 400);
+    expect_error(S("GET / HTTP/1.1\r\nHost: t\r\nX-A: one\r\n two\r\n\r\n"), 8192, 1 << 20, 400);
+    expect_error(S("GET / HTTP/1.1\r\nHost: t\r\nX-A: one\r\n\ttwo\r\n\r\n"), 8192, 1 << 20, 400);
+    expect_error(S("GET / HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer\r\n tok\r\n\r\n"), 8192,
+                 1 << 20, 400);
 }
 
 /* Whether the pieces, fed in turn, end in a 400; prints why not. */
@@ -448,10 +456,11 @@ static bool fold_refused(const char *const *pieces, size_t n, bool reuse, const 
 static void test_400_obs_fold_separate_feed(void **state)
 {
     (void)state;
-    static const char *const a[] = {"GET / HTTP/1.1\r\nX-A: one\r\n", " two\r\n\r\n"};
-    static const char *const b[] = {"GET / HTTP/1.1\r\nX-A: one", "\r\n two\r\n\r\n"};
-    static const char *const c[] = {"GET / HTTP/1.1\r\nX-A: one\r", "\n two\r\n\r\n"};
-    static const char *const d[] = {"GET / HTTP/1.1\r\nX-A: one", "\r\n", " two\r\n\r\n"};
+    static const char *const a[] = {"GET / HTTP/1.1\r\nHost: t\r\nX-A: one\r\n", " two\r\n\r\n"};
+    static const char *const b[] = {"GET / HTTP/1.1\r\nHost: t\r\nX-A: one", "\r\n two\r\n\r\n"};
+    static const char *const c[] = {"GET / HTTP/1.1\r\nHost: t\r\nX-A: one\r", "\n two\r\n\r\n"};
+    static const char *const d[] = {"GET / HTTP/1.1\r\nHost: t\r\nX-A: one", "\r\n",
+                                    " two\r\n\r\n"};
     int refused = 0;
     refused += fold_refused(a, 2, false, "after the CRLF");
     refused += fold_refused(b, 2, false, "with the CRLF");
@@ -464,10 +473,12 @@ static void test_400_obs_fold_separate_feed_reused_buffer(void **state)
 {
     (void)state;
     /* As the worker reads: every piece lands at the start of one buffer. */
-    static const char *const a[] = {"GET / HTTP/1.1\r\nX-A: one\r\n", " two\r\n\r\n"};
-    static const char *const b[] = {"GET / HTTP/1.1\r\nX-A: one", "\r\n two\r\n\r\n"};
-    static const char *const d[] = {"GET / HTTP/1.1\r\nX-A: one", "\r\n", " two\r\n\r\n"};
-    static const char *const e[] = {"GET / HTTP/1.1\r\nX-A: one", "\r", "\n", " two\r\n\r\n"};
+    static const char *const a[] = {"GET / HTTP/1.1\r\nHost: t\r\nX-A: one\r\n", " two\r\n\r\n"};
+    static const char *const b[] = {"GET / HTTP/1.1\r\nHost: t\r\nX-A: one", "\r\n two\r\n\r\n"};
+    static const char *const d[] = {"GET / HTTP/1.1\r\nHost: t\r\nX-A: one", "\r\n",
+                                    " two\r\n\r\n"};
+    static const char *const e[] = {"GET / HTTP/1.1\r\nHost: t\r\nX-A: one", "\r", "\n",
+                                    " two\r\n\r\n"};
     int refused = 0;
     refused += fold_refused(a, 2, true, "after the CRLF, same buffer");
     refused += fold_refused(b, 2, true, "with the CRLF, same buffer");
@@ -480,7 +491,8 @@ static void test_value_split_across_feeds_is_fine(void **state)
 {
     (void)state;
     /* A value cut by a read boundary is not a fold. */
-    static const char *const p[] = {"GET / HTTP/1.1\r\nX-A: o", "n", "e\r\nX-B: t", "wo\r\n\r\n"};
+    static const char *const p[] = {"GET / HTTP/1.1\r\nHost: t\r\nX-A: o", "n", "e\r\nX-B: t",
+                                    "wo\r\n\r\n"};
     fixture_t f;
     setup(&f, 8192, 1 << 20, NULL);
     assert_int_equal(feed_pieces(&f, p, 4), TALLY_HTTP_OK);
@@ -495,9 +507,9 @@ static void test_value_split_across_feeds_is_fine(void **state)
 static void test_400_nul_in_header(void **state)
 {
     (void)state;
-    expect_error(S("GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n"), 8192, 1 << 20, 400);
-    expect_error(S("GET / HTTP/1.1\r\nX-\0A: ab\r\n\r\n"), 8192, 1 << 20, 400);
-    expect_error(S("GET /\0 HTTP/1.1\r\n\r\n"), 8192, 1 << 20, 400);
+    expect_error(S("GET / HTTP/1.1\r\nHost: t\r\nX-A: a\0b\r\n\r\n"), 8192, 1 << 20, 400);
+    expect_error(S("GET / HTTP/1.1\r\nHost: t\r\nX-\0A: ab\r\n\r\n"), 8192, 1 << 20, 400);
+    expect_error(S("GET /\0 HTTP/1.1\r\nHost: t\r\n\r\n"), 8192, 1 << 20, 400);
 }
 
 static void test_error_is_sticky(void **state)
@@ -505,15 +517,16 @@ static void test_error_is_sticky(void **state)
     (void)state;
     fixture_t f;
     setup(&f, 8192, 1 << 20, NULL);
-    assert_int_equal(parse_one(&f, S("BOGUS\x01 / HTTP/1.1\r\n\r\n")), TALLY_HTTP_ERROR);
+    assert_int_equal(parse_one(&f, S("BOGUS\x01 / HTTP/1.1\r\nHost: t\r\n\r\n")), TALLY_HTTP_ERROR);
     assert_int_equal(f.h.error_status, 400);
     size_t used = 0;
-    assert_int_equal(tally_http_feed(&f.h, S("GET / HTTP/1.1\r\n\r\n"), &used), TALLY_HTTP_ERROR);
+    assert_int_equal(tally_http_feed(&f.h, S("GET / HTTP/1.1\r\nHost: t\r\n\r\n"), &used),
+                     TALLY_HTTP_ERROR);
     assert_int_equal(f.h.error_status, 400);
     assert_int_equal(f.rec.n, 0);
     /* tally_http_init starts over */
     tally_http_init(&f.h, &f.hc, &f.rec);
-    assert_int_equal(parse_one(&f, S("GET / HTTP/1.1\r\n\r\n")), TALLY_HTTP_OK);
+    assert_int_equal(parse_one(&f, S("GET / HTTP/1.1\r\nHost: t\r\n\r\n")), TALLY_HTTP_OK);
     assert_int_equal(f.rec.n, 1);
     teardown(&f);
 }
@@ -521,7 +534,7 @@ static void test_error_is_sticky(void **state)
 static tally_route_t route_of(const char *target)
 {
     char req[512];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\n\r\n", target);
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", target);
     fixture_t f;
     setup(&f, 8192, 1 << 20, NULL);
     assert_int_equal(parse_one(&f, req, (size_t)n), TALLY_HTTP_OK);
@@ -548,10 +561,48 @@ static void test_query_string_stripped(void **state)
     assert_int_equal(route_of("/0123456789abcde"), TALLY_ROUTE_UNKNOWN);
 }
 
+static void test_absolute_form(void **state)
+{
+    (void)state;
+    /* RFC 9112 3.2.2: a server MUST accept the absolute form. */
+    assert_int_equal(route_of("http://127.0.0.1:8080/healthz"), TALLY_ROUTE_HEALTHZ);
+    assert_int_equal(route_of("http://example.com/"), TALLY_ROUTE_ROOT);
+    assert_int_equal(route_of("http://example.com"), TALLY_ROUTE_ROOT);
+    assert_int_equal(route_of("http://example.com?x=1"), TALLY_ROUTE_ROOT);
+    assert_int_equal(route_of("HTTP://H:1/metrics?x=/reset"), TALLY_ROUTE_METRICS);
+    assert_int_equal(route_of("http://h/nope"), TALLY_ROUTE_UNKNOWN);
+    assert_int_equal(route_of("*"), TALLY_ROUTE_UNKNOWN);
+}
+
+static void test_host_header_rules(void **state)
+{
+    (void)state;
+    /* RFC 9112 3.2: HTTP/1.1 needs exactly one Host; 1.0 may omit it. */
+    expect_error(S("GET / HTTP/1.1\r\n\r\n"), 8192, 1 << 20, 400);
+    expect_error(S("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 8192, 1 << 20, 400);
+    expect_error(S("GET / HTTP/1.0\r\nhost: a\r\nHOST: a\r\n\r\n"), 8192, 1 << 20, 400);
+    fixture_t f;
+    setup(&f, 8192, 1 << 20, NULL);
+    assert_int_equal(parse_one(&f, S("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                                     "GET / HTTP/1.1\r\nhOsT: x\r\n\r\n")),
+                     TALLY_HTTP_OK);
+    assert_int_equal(f.rec.n, 2);
+    teardown(&f);
+}
+
+static void test_whitespace_in_header_name(void **state)
+{
+    (void)state;
+    /* RFC 9112 5.1: no whitespace between a field name and the colon. */
+    expect_error(S("GET / HTTP/1.1\r\nHost : x\r\n\r\n"), 8192, 1 << 20, 400);
+    expect_error(S("GET / HTTP/1.1\r\nHost: x\r\nX Y: z\r\n\r\n"), 8192, 1 << 20, 400);
+    expect_error(S("GET / HTTP/1.1\r\nHost: x\r\nX\tY: z\r\n\r\n"), 8192, 1 << 20, 400);
+}
+
 static void test_path_split_across_feeds(void **state)
 {
     (void)state;
-    static const char *const p[] = {"GET /hea", "lth", "z?q", "=1 HTTP/1.1\r\n\r\n"};
+    static const char *const p[] = {"GET /hea", "lth", "z?q", "=1 HTTP/1.1\r\nHost: t\r\n\r\n"};
     fixture_t f;
     setup(&f, 8192, 1 << 20, NULL);
     assert_int_equal(feed_pieces(&f, p, 4), TALLY_HTTP_OK);
@@ -577,10 +628,10 @@ static void test_keep_alive(void **state)
     assert_false(keep_alive_of("GET / HTTP/1.0\r\n\r\n"));
     assert_true(keep_alive_of("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
     assert_true(keep_alive_of("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
-    assert_true(keep_alive_of("GET / HTTP/1.1\r\n\r\n"));
-    assert_false(keep_alive_of("GET / HTTP/1.1\r\nConnection: close\r\n\r\n"));
-    assert_false(keep_alive_of("GET / HTTP/1.1\r\nConnection: Close\r\n\r\n"));
-    assert_true(keep_alive_of("GET / HTTP/1.1\r\nConnection: keep-alive\r\n\r\n"));
+    assert_true(keep_alive_of("GET / HTTP/1.1\r\nHost: t\r\n\r\n"));
+    assert_false(keep_alive_of("GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+    assert_false(keep_alive_of("GET / HTTP/1.1\r\nHost: t\r\nConnection: Close\r\n\r\n"));
+    assert_true(keep_alive_of("GET / HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\n\r\n"));
 }
 
 static void test_minor_version(void **state)
@@ -589,7 +640,7 @@ static void test_minor_version(void **state)
     fixture_t f;
     setup(&f, 8192, 1 << 20, NULL);
     assert_int_equal(parse_one(&f, S("HEAD / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
-                                     "GET / HTTP/1.1\r\n\r\n")),
+                                     "GET / HTTP/1.1\r\nHost: t\r\n\r\n")),
                      TALLY_HTTP_OK);
     assert_int_equal(f.rec.n, 2);
     assert_int_equal(f.rec.reqs[0].minor, 0);
@@ -603,8 +654,8 @@ static void test_upgrade_ends_http(void **state)
     (void)state;
     fixture_t f;
     setup(&f, 8192, 1 << 20, NULL);
-    tally_http_result_t r = parse_one(
-        &f, S("GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x00"));
+    tally_http_result_t r = parse_one(&f, S("GET / HTTP/1.1\r\nHost: t\r\nConnection: "
+                                            "Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x00"));
     assert_int_equal(r, TALLY_HTTP_UPGRADE);
     teardown(&f);
 }
@@ -613,7 +664,9 @@ static void test_upgrade_ends_http(void **state)
 static bool auth_of(const char *token, const char *headers)
 {
     char req[1024];
-    int n = snprintf(req, sizeof req, "POST /reset HTTP/1.1\r\n%s\r\n", headers);
+    /* HTTP/1.0: Host is optional there, so the header lines are exactly
+     * the ones given. */
+    int n = snprintf(req, sizeof req, "POST /reset HTTP/1.0\r\n%s\r\n", headers);
     assert_true(n > 0 && (size_t)n < sizeof req);
     fixture_t f;
     setup(&f, 8192, 1 << 20, token);
@@ -694,12 +747,12 @@ static void test_auth_is_per_request(void **state)
     fixture_t f;
     setup(&f, 8192, 1 << 20, "s3cr3t");
     assert_int_equal(
-        parse_one(&f, S("POST /reset HTTP/1.1\r\nAuthorization: Bearer s3cr3t\r\n\r\n"
-                        "POST /reset HTTP/1.1\r\n\r\n"
-                        "POST /reset HTTP/1.1\r\nAuthorization: Bearer s3cr3t\r\n\r\n"
-                        "POST /reset HTTP/1.1\r\nAuthorization: Bearer s3\r\n\r\n"
-                        "POST /reset HTTP/1.1\r\nAuthorization: Bearer x3cr3t\r\n\r\n"
-                        "POST /reset HTTP/1.1\r\nAuthorization: Bearer s3cr3t\r\n\r\n")),
+        parse_one(&f, S("POST /reset HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer s3cr3t\r\n\r\n"
+                        "POST /reset HTTP/1.1\r\nHost: t\r\n\r\n"
+                        "POST /reset HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer s3cr3t\r\n\r\n"
+                        "POST /reset HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer s3\r\n\r\n"
+                        "POST /reset HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer x3cr3t\r\n\r\n"
+                        "POST /reset HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer s3cr3t\r\n\r\n")),
         TALLY_HTTP_OK);
     assert_int_equal(f.rec.n, 6);
     assert_true(f.rec.reqs[0].auth_ok);
@@ -714,8 +767,8 @@ static void test_auth_is_per_request(void **state)
 static void test_auth_split_across_feeds(void **state)
 {
     (void)state;
-    static const char *const p[] = {"POST /reset HTTP/1.1\r\nAuthor", "ization: Bea", "rer s3",
-                                    "cr3t\r\n\r\n"};
+    static const char *const p[] = {"POST /reset HTTP/1.1\r\nHost: t\r\nAuthor", "ization: Bea",
+                                    "rer s3", "cr3t\r\n\r\n"};
     fixture_t f;
     setup(&f, 8192, 1 << 20, "s3cr3t");
     assert_int_equal(feed_pieces_reused(&f, p, 4), TALLY_HTTP_OK);
@@ -760,6 +813,9 @@ int main(void)
         cmocka_unit_test(test_auth_no_token_configured),
         cmocka_unit_test(test_auth_is_per_request),
         cmocka_unit_test(test_auth_split_across_feeds),
+        cmocka_unit_test(test_absolute_form),
+        cmocka_unit_test(test_host_header_rules),
+        cmocka_unit_test(test_whitespace_in_header_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
