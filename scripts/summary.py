@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Counts test results: cmocka TAP cases from meson's testlog.json and pytest
-cases from a JUnit XML file. Prints one line "N passed, N failed" (the last
+cases from JUnit XML files (usage: summary.py TESTLOG.json JUNIT.xml...). Prints one line "N passed, N failed" (the last
 line of the run) and exits 1 when something failed or nothing ran.
 
 A missing file, a meson test whose output holds no TAP result, a pytest run
@@ -56,12 +56,14 @@ def junit_counts(path):
 
 
 def main(argv):
-    passed = failed = 0
-    for i in range(0, len(argv), 2):
-        for path, fn in ((argv[i], tap_counts), (argv[i + 1], junit_counts)):
-            p, f = fn(path)
-            passed += p
-            failed += f
+    if len(argv) < 2:
+        print("usage: summary.py TESTLOG.json JUNIT.xml...", file=sys.stderr)
+        return 2
+    passed, failed = tap_counts(argv[0])
+    for path in argv[1:]:
+        p, f = junit_counts(path)
+        passed += p
+        failed += f
     print(f"{passed} passed, {failed} failed")
     return 1 if failed or not passed else 0
 
