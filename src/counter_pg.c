@@ -19,6 +19,7 @@
 #include "counter_remote.h"
 #include "log.h"
 #include "remote.h"
+#include "replies.h"
 
 /* Locks the row, then raises it by min(k, CAP - value): concurrent claims
  * from any session queue on the row lock and each sees the value the
@@ -192,15 +193,10 @@ static void connect_step(pg_counter_t *pc)
     }
 }
 
-static void record_error(pg_counter_t *pc, tally_op_t *op, PGresult *res)
+/* Marks op failed and logs why, once per distinct message. */
+static void note_error(pg_counter_t *pc, tally_op_t *op, const char *one)
 {
     op->ok = false;
-    const char *msg = PQresultErrorMessage(res);
-    char one[128];
-    snprintf(one, sizeof one, "%s", msg && *msg ? msg : PQresStatus(PQresultStatus(res)));
-    for (char *p = one; *p; p++)
-        if (*p == '\n' || *p == '\t')
-            *p = ' ';
     if (op->kind == TALLY_OP_SETUP) {
         if (op->pending > 0) {
             char reason[200];
@@ -214,6 +210,17 @@ static void record_error(pg_counter_t *pc, tally_op_t *op, PGresult *res)
         tally_logf(TALLY_LOG_ERROR, "backend", "worker-%u: postgres: statement failed: %s",
                    pc->r.worker_id, one);
     }
+}
+
+static void record_error(pg_counter_t *pc, tally_op_t *op, PGresult *res)
+{
+    const char *msg = PQresultErrorMessage(res);
+    char one[128];
+    snprintf(one, sizeof one, "%s", msg && *msg ? msg : PQresStatus(PQresultStatus(res)));
+    for (char *p = one; *p; p++)
+        if (*p == '\n' || *p == '\t')
+            *p = ' ';
+    note_error(pc, op, one);
 }
 
 /* The result of the oldest op's current query. */
@@ -233,14 +240,13 @@ static void take_result(pg_counter_t *pc, tally_op_t *op, PGresult *res)
             tally_remote_fail_soon(&pc->r, "counter row missing");
             return;
         }
-        long long before = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-        long long after = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-        op->ok = before >= 0 && after >= before && after - before <= (long long)op->k;
-        op->value = before;
-        op->granted = op->ok ? (uint32_t)(after - before) : 0;
+        op->ok = tally_pg_claim_row(PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), op->k, &op->value,
+                                    &op->granted);
+        if (!op->ok)
+            note_error(pc, op, "unexpected row from the claim statement");
     } else if (op->kind == TALLY_OP_PEEK) {
-        op->ok = PQntuples(res) == 1;
-        op->value = op->ok ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+        op->ok = PQntuples(res) == 1 && PQnfields(res) == 1 &&
+                 tally_parse_count(PQgetvalue(res, 0, 0), &op->value);
     } else if (op->kind == TALLY_OP_RESET) {
         op->ok = true;
     }

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "redis_uv.h"
 #include "remote.h"
+#include "replies.h"
 
 static const char SCRIPT[] =
     "local v = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
@@ -61,28 +62,22 @@ static void on_claim_reply(redisAsyncContext *ac, void *reply_, void *privdata)
         tally_remote_finish(&rc->r, op); /* connection going away: outcome unknown */
         return;
     }
-    if (reply->type == REDIS_REPLY_ERROR) {
-        if (strncmp(reply->str, "NOSCRIPT", 8) == 0) {
-            if (redisAsyncCommand(ac, on_claim_reply, op, "EVAL %s 1 %s %s %u", SCRIPT, rc->r.key,
-                                  rc->cap_s, op->k) == REDIS_OK)
-                return;
-            tally_remote_fail_soon(&rc->r, "cannot send EVAL");
-        } else {
-            command_error(rc, "claim", reply->str);
-        }
-        tally_remote_finish(&rc->r, op);
-        return;
-    }
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
-        reply->element[0]->type == REDIS_REPLY_INTEGER &&
-        reply->element[1]->type == REDIS_REPLY_INTEGER && reply->element[0]->integer >= 0 &&
-        reply->element[1]->integer >= 0 && reply->element[1]->integer <= (long long)op->k) {
+    const char *why;
+    switch (tally_redis_claim_reply(reply, op->k, &op->value, &op->granted, &why)) {
+    case TALLY_REPLY_OK:
         op->ok = true;
-        op->value = reply->element[0]->integer;
-        op->granted = (uint32_t)reply->element[1]->integer;
         rc->last_error[0] = '\0';
-    } else {
-        command_error(rc, "claim", "unexpected reply to the claim script");
+        break;
+    case TALLY_REPLY_NOSCRIPT:
+        /* not executed: resending is safe, and EVAL caches the script again */
+        if (redisAsyncCommand(ac, on_claim_reply, op, "EVAL %s 1 %s %s %u", SCRIPT, rc->r.key,
+                              rc->cap_s, op->k) == REDIS_OK)
+            return;
+        tally_remote_fail_soon(&rc->r, "cannot send EVAL");
+        break;
+    default:
+        command_error(rc, "claim", why);
+        break;
     }
     tally_remote_finish(&rc->r, op);
 }
@@ -92,20 +87,12 @@ static void on_simple_reply(redisAsyncContext *ac, void *reply_, void *privdata)
     redis_counter_t *rc = ac->data;
     redisReply *reply = reply_;
     tally_op_t *op = privdata;
-    op->ok = false;
-    if (reply && op->kind == TALLY_OP_RESET) {
-        op->ok = reply->type == REDIS_REPLY_STATUS;
-        if (!op->ok && reply->type == REDIS_REPLY_ERROR)
+    if (op->kind == TALLY_OP_RESET) {
+        op->ok = tally_redis_status_ok(reply);
+        if (!op->ok && reply && reply->type == REDIS_REPLY_ERROR)
             command_error(rc, "reset", reply->str);
-    } else if (reply && op->kind == TALLY_OP_PEEK) {
-        if (reply->type == REDIS_REPLY_NIL) {
-            op->ok = true;
-            op->value = 0;
-        } else if (reply->type == REDIS_REPLY_STRING) {
-            char *end;
-            op->value = strtoll(reply->str, &end, 10);
-            op->ok = end != reply->str && *end == '\0';
-        }
+    } else {
+        op->ok = tally_redis_peek_reply(reply, &op->value);
     }
     tally_remote_finish(&rc->r, op);
 }
