@@ -110,6 +110,18 @@ static void push_error(tally_conn_t *c, int status, const char *detail)
         tally_logf(TALLY_LOG_DEBUG, "serve", "answering %d and closing: %s", status, detail);
 }
 
+/* A claim or reset of c has its answer: write it, or finish closing. */
+static void slot_settled(tally_conn_t *c)
+{
+    c->pending--;
+    if (c->closed) {
+        if (c->pending == 0)
+            conn_really_close(c);
+        return;
+    }
+    mark_dirty(c);
+}
+
 static void on_claim_settled(tally_claim_t *cl, tally_claim_status_t st, int64_t number)
 {
     tally_slot_t *s = tally_container_of(cl, tally_slot_t, claim);
@@ -134,13 +146,7 @@ static void on_claim_settled(tally_claim_t *cl, tally_claim_status_t st, int64_t
         if (tally_log_enabled(TALLY_LOG_WARNING))
             tally_log(TALLY_LOG_WARNING, "claim", -1, w->capped_msg, w->capped_len);
     }
-    c->pending--;
-    if (c->closed) {
-        if (c->pending == 0)
-            conn_really_close(c);
-        return;
-    }
-    mark_dirty(c);
+    slot_settled(c);
 }
 
 static void on_reset_done(void *arg, bool ok)
@@ -151,13 +157,7 @@ static void on_reset_done(void *arg, bool ok)
     s->status = ok ? 200 : 503;
     if (ok)
         tally_logf(TALLY_LOG_WARNING, "reset", "counter reset to 0 by POST /reset");
-    c->pending--;
-    if (c->closed) {
-        if (c->pending == 0)
-            conn_really_close(c);
-        return;
-    }
-    mark_dirty(c);
+    slot_settled(c);
 }
 
 int tally_conn_on_request(void *owner, const tally_http_request_t *req)

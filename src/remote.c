@@ -154,6 +154,17 @@ void tally_remote_fail_soon(tally_remote_t *r, const char *reason)
     uv_timer_start(&r->retry, on_retry, 0, 0);
 }
 
+/* Sends op; when the connection cannot take it, op fails at once and the
+ * connection is dropped and remade. */
+static void send_op(tally_remote_t *r, tally_op_t *op)
+{
+    if (r->drv->send(r, op) != 0) {
+        op->ok = false;
+        tally_remote_finish(r, op);
+        tally_remote_fail_soon(r, "cannot send a command");
+    }
+}
+
 static void on_tick(uv_timer_t *t)
 {
     tally_remote_t *r = t->data;
@@ -184,11 +195,7 @@ static void on_tick(uv_timer_t *t)
             return;
         r->peek_inflight = true;
         r->last_peek_ms = now;
-        if (r->drv->send(r, op) != 0) {
-            op->ok = false;
-            tally_remote_finish(r, op);
-            tally_remote_fail_soon(r, "cannot send");
-        }
+        send_op(r, op);
     }
 }
 
@@ -211,11 +218,7 @@ static void remote_claim(tally_counter_t *c, uint32_t k, tally_counter_claim_cb 
     op->k = k;
     op->claim_cb = cb;
     op->arg = arg;
-    if (r->drv->send(r, op) != 0) {
-        op->ok = false;
-        tally_remote_finish(r, op);
-        tally_remote_fail_soon(r, "cannot send a command");
-    }
+    send_op(r, op);
 }
 
 static void remote_reset(tally_counter_t *c, tally_counter_reset_cb cb, void *arg)
@@ -232,11 +235,7 @@ static void remote_reset(tally_counter_t *c, tally_counter_reset_cb cb, void *ar
     }
     op->reset_cb = cb;
     op->arg = arg;
-    if (r->drv->send(r, op) != 0) {
-        op->ok = false;
-        tally_remote_finish(r, op);
-        tally_remote_fail_soon(r, "cannot send a command");
-    }
+    send_op(r, op);
 }
 
 static bool remote_ready(tally_counter_t *c)
