@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "metrics.h"
@@ -467,6 +468,17 @@ static void finish(tally_conn_t *c)
     update_reading(c);
 }
 
+/* Whether the client has sent bytes not read yet: while draining, a
+ * connection is idle only if it has not (a request sent just before
+ * SIGTERM is still answered). */
+static bool has_pending_input(tally_conn_t *c)
+{
+    uv_os_fd_t fd;
+    char b;
+    return uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 &&
+           recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 void tally_conn_pump(tally_conn_t *c)
 {
     for (;;) {
@@ -494,7 +506,7 @@ void tally_conn_pump(tally_conn_t *c)
             finish(c);
             return;
         }
-        if (c->w->draining && !c->http.in_message) {
+        if (c->w->draining && !c->http.in_message && !has_pending_input(c)) {
             tally_conn_close(c);
             return;
         }
@@ -571,19 +583,16 @@ void tally_conn_close(tally_conn_t *c)
         conn_really_close(c);
 }
 
-static void on_rejected_closed(uv_handle_t *h)
-{
-    on_closed(h);
-}
-
-void tally_conn_accept(tally_worker_t *w, uv_stream_t *listener)
+/* A connection for w whose socket is yet to be attached; NULL when out of
+ * memory. Counted open from here: every path ends in on_closed(). */
+static tally_conn_t *conn_new(tally_worker_t *w)
 {
     tally_conn_t *c = w->free_conns;
     if (c) {
         w->free_conns = c->dirty_next;
         w->nfree_conns--;
     } else if ((c = malloc(sizeof *c)) == NULL) {
-        return;
+        return NULL;
     }
     /* Only the fields that are not set below need zeroing; the slots are
      * cleared as they are used. */
@@ -593,20 +602,24 @@ void tally_conn_accept(tally_worker_t *w, uv_stream_t *listener)
     tally_list_init(&c->all);
     if (uv_tcp_init(&w->loop, &c->tcp) != 0) {
         free(c);
-        return;
+        return NULL;
     }
     w->nconns++;
     atomic_fetch_add_explicit(&w->server->connections, 1, memory_order_relaxed);
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
-        c->closed = true;
-        uv_close((uv_handle_t *)&c->tcp, on_rejected_closed);
-        return;
-    }
+    return c;
+}
+
+/* The socket is attached (attached: whether that worked): serve it, or
+ * close it at once past --max-connections. */
+static void conn_start(tally_conn_t *c, bool attached)
+{
+    tally_worker_t *w = c->w;
     unsigned open = atomic_load_explicit(&w->server->connections, memory_order_relaxed);
-    if (open > w->server->cfg->max_connections) {
-        stat_add(&w->stats.rejected);
+    if (!attached || open > w->server->cfg->max_connections) {
+        if (attached)
+            stat_add(&w->stats.rejected);
         c->closed = true;
-        uv_close((uv_handle_t *)&c->tcp, on_rejected_closed);
+        uv_close((uv_handle_t *)&c->tcp, on_closed);
         return;
     }
     stat_add(&w->stats.accepted);
@@ -619,4 +632,24 @@ void tally_conn_accept(tally_worker_t *w, uv_stream_t *listener)
     }
     c->reading = true;
     tlist_set(c, TALLY_TLIST_HEADER, w->server->cfg->header_timeout_ms);
+}
+
+void tally_conn_accept(tally_worker_t *w, uv_stream_t *listener)
+{
+    tally_conn_t *c = conn_new(w);
+    if (c)
+        conn_start(c, uv_accept(listener, (uv_stream_t *)&c->tcp) == 0);
+}
+
+void tally_conn_adopt(tally_worker_t *w, int fd)
+{
+    tally_conn_t *c = conn_new(w);
+    if (c == NULL) {
+        close(fd);
+        return;
+    }
+    bool attached = uv_tcp_open(&c->tcp, fd) == 0;
+    if (!attached)
+        close(fd);
+    conn_start(c, attached);
 }

@@ -73,6 +73,10 @@ typedef struct tally_conn {
 /* Listener callback body: accepts one connection on w. */
 void tally_conn_accept(struct tally_worker *w, uv_stream_t *listener);
 
+/* Serves fd, a socket accepted outside libuv (the listener's queue drained
+ * at shutdown); closes it on failure. */
+void tally_conn_adopt(struct tally_worker *w, int fd);
+
 /* Writes what is ready, resumes a paused parser, closes when done, and
  * files the connection under the right deadline. The worker calls it for
  * every dirty connection once per loop iteration. */

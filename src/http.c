@@ -64,6 +64,12 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     tally_http_t *h = H(p);
     if (count_header_bytes(h, len) != 0)
         return HPE_USER;
+    /* llhttp's URL table lets tab and form feed through; RFC 9112 does not. */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)at[i];
+        if (c <= 0x20 || c == 0x7F)
+            return fail(h, 400, "control character in the request target");
+    }
     for (size_t i = 0; i < len && h->in_path; i++) {
         char c = at[i];
         if (!h->url_started) {
@@ -112,6 +118,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
     /* llhttp 8 lets "Host : x" and "X Y: z" through; RFC 9112 says 400. */
     if (memchr(at, ' ', len) != NULL || memchr(at, '\t', len) != NULL)
         return fail(h, 400, "whitespace in a header name");
+    h->field_end = at + len;
     /* Keep the first bytes of the name: enough to tell Host and
      * Authorization apart from the rest. */
     if (h->field_len + len <= sizeof h->field) {
@@ -128,6 +135,8 @@ static int on_header_field_complete(llhttp_t *p)
     tally_http_t *h = H(p);
     h->field_is_auth =
         h->want_auth && h->field_len == 13 && strncasecmp(h->field, "authorization", 13) == 0;
+    h->before_value = true;
+    h->lf_before_value = false;
     if (h->field_len == 4 && strncasecmp(h->field, "host", 4) == 0 && h->host_count < UINT8_MAX)
         h->host_count++;
     h->field_len = 0;
@@ -141,6 +150,15 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
         return HPE_USER;
     if (len == 0)
         return 0;
+    /* A value that starts on a continuation line ("X:\r\n value") is a fold
+     * too: look for a line break between the name and the value's first
+     * byte (it may have arrived in an earlier input: lf_before_value). */
+    if (h->before_value) {
+        const char *from = h->field_end ? h->field_end : h->feed_start;
+        if (h->lf_before_value || (from <= at && memchr(from, '\n', (size_t)(at - from))))
+            return fail(h, 400, "obsolete line folding in a header");
+        h->before_value = false;
+    }
     /* llhttp accepts obs-fold (a value continued on an indented line) and
      * reports the continuation as one more span of the same value, with the
      * CRLF skipped between them. RFC 9112 lets a server reject it, and
@@ -183,6 +201,7 @@ static int on_header_value_complete(llhttp_t *p)
     tally_http_t *h = H(p);
     h->value_end = NULL;
     h->value_started = false;
+    h->before_value = false;
     if (h->field_is_auth && h->auth_count < UINT8_MAX)
         h->auth_count++;
     h->field_is_auth = false;
@@ -290,9 +309,15 @@ tally_http_result_t tally_http_feed(tally_http_t *h, const char *data, size_t le
      * span at the start of this input continues it. */
     h->value_carries = h->value_end != NULL && h->value_end == h->prev_feed_end;
     h->value_end = NULL;
+    h->field_end = NULL;
     h->feed_start = data;
     llhttp_errno_t e = llhttp_execute(&h->parser, data, len);
     h->prev_feed_end = data + len;
+    if (h->before_value && !h->lf_before_value) {
+        /* the input ended between a header's name and its value */
+        const char *from = h->field_end ? h->field_end : data;
+        h->lf_before_value = memchr(from, '\n', (size_t)(data + len - from)) != NULL;
+    }
     /* "GET /\r\n" is an HTTP/0.9 request to llhttp, which then waits for
      * headers that such a client never sends: refuse it at once. */
     if ((e == HPE_OK || e == HPE_PAUSED) && h->in_message && h->parser.http_major == 0 &&
@@ -309,11 +334,20 @@ tally_http_result_t tally_http_feed(tally_http_t *h, const char *data, size_t le
         *consumed = (size_t)(llhttp_get_error_pos(&h->parser) - data);
         llhttp_resume(&h->parser);
         return TALLY_HTTP_PAUSED;
-    case HPE_INVALID_VERSION:
+    case HPE_INVALID_VERSION: {
+        /* llhttp stops at the line's end for a well-formed version it does
+         * not know ("HTTP/1.2": 505), and inside the version for a
+         * malformed one ("HTTP/1.x", a NUL byte: 400). */
+        const char *pos = llhttp_get_error_pos(&h->parser);
         *consumed = len;
-        if (h->error_status == 0)
-            fail(h, 505, "only HTTP/1.0 and HTTP/1.1 are served");
+        if (h->error_status == 0) {
+            if (pos && pos >= data && pos < data + len && (*pos == '\r' || *pos == '\n'))
+                fail(h, 505, "only HTTP/1.0 and HTTP/1.1 are served");
+            else
+                fail(h, 400, "malformed HTTP version");
+        }
         return TALLY_HTTP_ERROR;
+    }
     case HPE_PAUSED_UPGRADE:
         *consumed = len;
         return TALLY_HTTP_UPGRADE;

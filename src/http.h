@@ -70,6 +70,9 @@ typedef struct tally_http {
     const char *value_end;     /* where this header's last value span ended, in this input */
     bool value_started;        /* this header's value has had a span */
     bool value_carries;        /* ...that ran to the end of the previous input */
+    const char *field_end;     /* where this header's name ended, in this input */
+    bool before_value;         /* between a header's name and its value's first byte */
+    bool lf_before_value;      /* ...with a line break in an earlier input */
     const char *feed_start;    /* the input of the current tally_http_feed() */
     const char *prev_feed_end; /* the end of the previous one's */
     uint16_t error_status;

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "conn.h"
@@ -192,6 +193,14 @@ static void on_wakeup(uv_async_t *a)
     int level = atomic_load(&w->stop_level);
     if (level >= 1 && !w->draining) {
         w->draining = true;
+        /* Connections the kernel has completed but we have not accepted
+         * yet would be reset with the listener: take them first. */
+        uv_os_fd_t lfd;
+        if (uv_fileno((uv_handle_t *)&w->listener, &lfd) == 0) {
+            int fd;
+            while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
+                tally_conn_adopt(w, fd);
+        }
         close_handle(w, (uv_handle_t *)&w->listener);
         uv_timer_start(&w->grace, on_grace_over, w->server->cfg->shutdown_timeout_ms, 0);
         /* Idle connections close now; busy ones once answered. */

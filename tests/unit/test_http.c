@@ -561,6 +561,47 @@ static void test_query_string_stripped(void **state)
     assert_int_equal(route_of("/0123456789abcde"), TALLY_ROUTE_UNKNOWN);
 }
 
+static void test_400_fold_after_empty_value(void **state)
+{
+    (void)state;
+    /* The value starts on a continuation line: still a fold. */
+    expect_error(S("POST / HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n 5\r\n\r\nhello"), 8192,
+                 1 << 20, 400);
+    expect_error(S("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n\tchunked\r\n\r\n"), 8192,
+                 1 << 20, 400);
+    static const char *const a[] = {"GET / HTTP/1.1\r\nHost: t\r\nX-A:", "\r\n two\r\n\r\n"};
+    static const char *const b[] = {"GET / HTTP/1.1\r\nHost: t\r\nX-A:\r\n", " two\r\n\r\n"};
+    static const char *const c[] = {"GET / HTTP/1.1\r\nHost: t\r\nX-A:\r", "\n", " ",
+                                    "two\r\n\r\n"};
+    int refused = 0;
+    for (int reuse = 0; reuse < 2; reuse++) {
+        refused += fold_refused(a, 2, reuse, "empty value, CRLF in the second input");
+        refused += fold_refused(b, 2, reuse, "empty value, CRLF in the first input");
+        refused += fold_refused(c, 4, reuse, "empty value, byte by byte");
+    }
+    assert_int_equal(refused, 6);
+    /* Leading spaces and an empty value are fine. */
+    fixture_t f;
+    setup(&f, 8192, 1 << 20, NULL);
+    assert_int_equal(parse_one(&f, S("GET / HTTP/1.1\r\nHost: t\r\nX-A:    v\r\nX-B:\r\n\r\n")),
+                     TALLY_HTTP_OK);
+    assert_int_equal(f.rec.n, 1);
+    teardown(&f);
+}
+
+static void test_control_bytes_in_target_and_version(void **state)
+{
+    (void)state;
+    expect_error(S("GET /?a\tb HTTP/1.1\r\nHost: t\r\n\r\n"), 8192, 1 << 20, 400);
+    expect_error(S("GET /\x0c HTTP/1.1\r\nHost: t\r\n\r\n"), 8192, 1 << 20, 400);
+    expect_error(S("GET /\x7f HTTP/1.1\r\nHost: t\r\n\r\n"), 8192, 1 << 20, 400);
+    /* a malformed version is a bad request; a well-formed unknown one, 505 */
+    expect_error("GET / HTTP/1.\0001\r\nHost: t\r\n\r\n", 28, 8192, 1 << 20, 400);
+    expect_error(S("GET / HTTP/1.x\r\nHost: t\r\n\r\n"), 8192, 1 << 20, 400);
+    expect_error(S("GET / HTTP/1.2\r\nHost: t\r\n\r\n"), 8192, 1 << 20, 505);
+    expect_error(S("GET / HTTP/3.0\r\nHost: t\r\n\r\n"), 8192, 1 << 20, 505);
+}
+
 static void test_absolute_form(void **state)
 {
     (void)state;
@@ -814,6 +855,8 @@ int main(void)
         cmocka_unit_test(test_auth_is_per_request),
         cmocka_unit_test(test_auth_split_across_feeds),
         cmocka_unit_test(test_absolute_form),
+        cmocka_unit_test(test_400_fold_after_empty_value),
+        cmocka_unit_test(test_control_bytes_in_target_and_version),
         cmocka_unit_test(test_host_header_rules),
         cmocka_unit_test(test_whitespace_in_header_name),
     };
