@@ -66,10 +66,12 @@ static void update_timeout(tally_conn_t *c)
     else if (c->close_after || c->saved)
         tlist_set(c, TALLY_TLIST_NONE, 0); /* waiting for our own answers */
     else if (c->http.in_message) {
-        /* The deadline runs from the request's first bytes, however slowly
+        /* The deadline runs from each request's first bytes, however slowly
          * the rest trickles in. */
-        if (c->tlist != TALLY_TLIST_HEADER)
+        if (c->tlist != TALLY_TLIST_HEADER || c->deadline_msg != c->http.messages) {
             tlist_set(c, TALLY_TLIST_HEADER, cfg->header_timeout_ms);
+            c->deadline_msg = c->http.messages;
+        }
     } else if (c->count > 0)
         tlist_set(c, TALLY_TLIST_NONE, 0); /* the backend has timeouts of its own */
     else
@@ -303,11 +305,13 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     } else if (nread == UV_EOF) {
         c->eof = true;
         c->reading = false; /* libuv stops reading at EOF */
-        if (c->lingering || c->http.in_message) {
+        if (c->lingering) {
             tally_conn_close(c);
             return;
         }
-        c->close_after = true; /* a half-close: answer what was asked, then close */
+        /* A half-close: answer the requests that arrived whole, then close
+         * (a partial one never will be). */
+        c->close_after = true;
         mark_dirty(c);
     } else if (nread < 0) {
         tally_conn_close(c);
@@ -334,8 +338,8 @@ static void serialize(tally_conn_t *c, tally_slot_t *s, tally_buf_t *out)
     tally_worker_t *w = c->w;
     const tally_resp_ctx_t *ctx = &w->resp;
     unsigned flags = s->flags;
-    if (w->draining)
-        flags |= TALLY_RESP_CLOSE;
+    if (c->close_after && c->count == 1)
+        flags |= TALLY_RESP_CLOSE; /* the last answer this connection sends */
     int status = s->status ? s->status : 200;
     switch (s->kind) {
     case SLOT_ROOT:
@@ -450,9 +454,11 @@ static void flush_ready(tally_conn_t *c)
  * still be arriving, closing at once would make the kernel send a reset
  * that can destroy the answer in flight; half-close instead and drain the
  * input for a moment (nginx's lingering close). */
+static bool has_pending_input(tally_conn_t *c);
+
 static void finish(tally_conn_t *c)
 {
-    if (c->eof || !c->unread) {
+    if (c->eof || (!c->unread && !has_pending_input(c))) {
         tally_conn_close(c);
         return;
     }
@@ -513,6 +519,17 @@ void tally_conn_pump(tally_conn_t *c)
     }
     update_reading(c);
     update_timeout(c);
+}
+
+void tally_conn_drain(tally_conn_t *c)
+{
+    /* Answer what is queued, the last answer with Connection: close, and
+     * read no more. A request half received is let finish (its answer will
+     * close); an idle connection closes at the next pump unless the client
+     * has sent something already. */
+    if (c->count > 0 && !c->http.in_message)
+        c->close_after = true;
+    mark_dirty(c);
 }
 
 void tally_conn_expire(tally_conn_t *c)

@@ -54,6 +54,7 @@ typedef struct tally_conn {
     tally_list_t all;   /* worker's list of every connection */
     tally_list_t tnode; /* in one of the worker's deadline lists, or self-linked */
     uint64_t deadline;
+    uint32_t deadline_msg; /* the request (http.messages) the header deadline is for */
     struct conn_write *wr; /* write in flight (slow path) or NULL */
     char *saved;           /* unparsed input kept while the ring is full */
     uint32_t saved_len, saved_off;
@@ -81,6 +82,10 @@ void tally_conn_adopt(struct tally_worker *w, int fd);
  * files the connection under the right deadline. The worker calls it for
  * every dirty connection once per loop iteration. */
 void tally_conn_pump(tally_conn_t *c);
+
+/* The worker is shutting down: finish what the connection has been asked,
+ * then close it. */
+void tally_conn_drain(tally_conn_t *c);
 
 /* The deadline of the list the connection is in has passed. */
 void tally_conn_expire(tally_conn_t *c);

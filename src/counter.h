@@ -13,7 +13,8 @@
  *                            (an outcome that is unknown is never granted)
  *
  * The counter never exceeds CAP. reset() sets it to 0. ready() tells
- * whether the backend is connected. close() ends the backend and calls
+ * whether the backend is connected (on the counter's own thread; other
+ * threads read the flag `up` points at). close() ends the backend and calls
  * `closed` once every handle it owns has been closed; pending claims are
  * answered UNAVAILABLE first.
  */
@@ -50,7 +51,17 @@ struct tally_counter {
     const tally_counter_ops_t *ops;
     uv_loop_t *loop;
     int64_t cap;
+    /* Where the counter also publishes ready() as it changes: a flag its
+     * owner keeps (and other threads read) after the counter is freed.
+     * NULL: nowhere. */
+    _Atomic bool *up;
 };
+
+static inline void tally_counter_publish_up(tally_counter_t *c, bool up)
+{
+    if (c->up)
+        atomic_store_explicit(c->up, up, memory_order_relaxed);
+}
 
 /* The memory backend's state, shared by every worker of the process. */
 typedef struct tally_memory_shared {

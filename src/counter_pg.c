@@ -11,10 +11,12 @@
  * before that leaves the outcome unknown, and the claim fails (a gap,
  * never a duplicate).
  */
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "counter_remote.h"
 #include "log.h"
@@ -42,6 +44,7 @@ typedef struct pg_counter {
     const char *conninfo;
     PGconn *conn;
     uv_poll_t *poll;
+    int poll_fd; /* the duplicate descriptor the poll handle watches */
     int poll_events;
     bool connecting;
     bool result_seen; /* the oldest op's current query has given its result */
@@ -60,6 +63,9 @@ static void poll_close(pg_counter_t *pc)
         uv_close((uv_handle_t *)pc->poll, on_poll_closed);
         pc->poll = NULL;
         pc->poll_events = 0;
+        /* uv_close() has stopped watching: the duplicate can go now */
+        close(pc->poll_fd);
+        pc->poll_fd = -1;
     }
 }
 
@@ -67,24 +73,28 @@ static void on_poll(uv_poll_t *h, int status, int events);
 
 /* Watches the connection's socket. While connecting the socket may change
  * (and a new one may reuse the old number) between PQconnectPoll() calls,
- * so a fresh poll handle is made for every step. */
+ * so a fresh poll handle is made for every step. The handle watches a
+ * duplicate of libpq's descriptor: libpq closes its own when the server
+ * goes away, from inside PQconsumeInput(), while the poll handle is still
+ * active; the duplicate stays valid (and its number taken) until
+ * poll_close(), so the loop never watches a closed or reused number. */
 static int watch(pg_counter_t *pc, int events, bool fresh)
 {
     if (fresh)
         poll_close(pc);
     if (pc->poll == NULL) {
-        int fd = PQsocket(pc->conn);
+        int fd = PQsocket(pc->conn) >= 0 ? fcntl(PQsocket(pc->conn), F_DUPFD_CLOEXEC, 0) : -1;
         if (fd < 0)
             return -1;
         pc->poll = malloc(sizeof *pc->poll);
-        if (pc->poll == NULL)
-            return -1;
-        if (uv_poll_init_socket(pc->r.base.loop, pc->poll, fd) != 0) {
+        if (pc->poll == NULL || uv_poll_init_socket(pc->r.base.loop, pc->poll, fd) != 0) {
             free(pc->poll);
             pc->poll = NULL;
+            close(fd);
             return -1;
         }
         pc->poll->data = pc;
+        pc->poll_fd = fd;
     }
     if (events != pc->poll_events) {
         pc->poll_events = events;
@@ -196,9 +206,10 @@ static void connect_step(pg_counter_t *pc)
 /* Marks op failed and logs why, once per distinct message. */
 static void note_error(pg_counter_t *pc, tally_op_t *op, const char *one)
 {
+    bool first = op->ok;
     op->ok = false;
     if (op->kind == TALLY_OP_SETUP) {
-        if (op->pending > 0) {
+        if (first) {
             char reason[200];
             snprintf(reason, sizeof reason, "setup failed: %s", one);
             tally_remote_fail_soon(&pc->r, reason);
@@ -245,8 +256,12 @@ static void take_result(pg_counter_t *pc, tally_op_t *op, PGresult *res)
         if (!op->ok)
             note_error(pc, op, "unexpected row from the claim statement");
     } else if (op->kind == TALLY_OP_PEEK) {
-        op->ok = PQntuples(res) == 1 && PQnfields(res) == 1 &&
-                 tally_parse_count(PQgetvalue(res, 0, 0), &op->value);
+        /* No row: someone deleted it. Count that as 0, so the halt cache
+         * lets the next claim through; it finds the row missing and the
+         * reconnect's setup inserts it again. */
+        op->value = 0;
+        op->ok = PQntuples(res) == 0 || (PQntuples(res) == 1 && PQnfields(res) == 1 &&
+                                         tally_parse_count(PQgetvalue(res, 0, 0), &op->value));
     } else if (op->kind == TALLY_OP_RESET) {
         op->ok = true;
     }
@@ -382,6 +397,7 @@ tally_counter_t *tally_counter_pg_new(uv_loop_t *loop, const tally_config_t *cfg
     if (pc == NULL)
         return NULL;
     pc->conninfo = cfg->database_url;
+    pc->poll_fd = -1;
     snprintf(pc->cap_s, sizeof pc->cap_s, "%lld", (long long)cfg->cap);
     pc->r.base.ops = &tally_remote_counter_ops;
     tally_pg_url_display(cfg->database_url, pc->r.where, sizeof pc->r.where);

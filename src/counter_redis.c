@@ -124,7 +124,7 @@ static void on_handshake_reply(redisAsyncContext *ac, void *reply_, void *privda
         rc->sha[40] = '\0';
         op->ok = true;
         tally_remote_finish(&rc->r, op);
-        tally_remote_up(&rc->r);
+        tally_remote_up(&rc->r); /* not if AUTH or SELECT failed (fail_reason) */
     } else {
         tally_remote_finish(&rc->r, op);
         tally_remote_fail_soon(&rc->r, "unexpected reply to SCRIPT LOAD");

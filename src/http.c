@@ -36,6 +36,7 @@ static int on_message_begin(llhttp_t *p)
 {
     tally_http_t *h = H(p);
     h->in_message = true;
+    h->messages++;
     h->header_bytes = 0;
     h->body_bytes = 0;
     h->auth_pos = 0;

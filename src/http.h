@@ -67,6 +67,7 @@ typedef struct tally_http {
     bool field_is_auth;
     bool want_auth;            /* POST /reset with a token configured: match Authorization */
     bool in_message;           /* a request has begun and not completed */
+    uint32_t messages;         /* requests begun so far */
     const char *value_end;     /* where this header's last value span ended, in this input */
     bool value_started;        /* this header's value has had a span */
     bool value_carries;        /* ...that ran to the end of the previous input */

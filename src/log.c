@@ -284,7 +284,13 @@ void tally_log_stop(void)
     L.stop = true;
     pthread_cond_signal(&L.cv);
     pthread_mutex_unlock(&L.mu);
-    pthread_join(L.thread, NULL);
+    /* A reader that stopped reading (a full pipe) must not hold the exit
+     * forever: give the writer a few seconds, then leave it. */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 5;
+    if (pthread_timedjoin_np(L.thread, NULL, &deadline) != 0)
+        return;
     L.started = false;
     while (L.free) {
         chunk_t *c = L.free;

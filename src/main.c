@@ -26,6 +26,7 @@ typedef struct app {
     uv_signal_t sigterm, sigint;
     uv_async_t worker_exited;
     int signals;
+    unsigned started; /* workers whose thread runs */
     bool stopping;
     int exit_status;
 } app_t;
@@ -124,7 +125,7 @@ static int port_is_free(const char *host, uint16_t port)
 
 static void stop_workers(app_t *app, int level)
 {
-    for (unsigned i = 0; i < app->server.nworkers; i++)
+    for (unsigned i = 0; i < app->started; i++)
         tally_worker_stop(&app->server.workers[i], level);
 }
 
@@ -150,7 +151,7 @@ static void on_worker_exited(uv_async_t *a)
     app_t *app = a->data;
     unsigned done = 0;
     bool failed = false;
-    for (unsigned i = 0; i < app->server.nworkers; i++) {
+    for (unsigned i = 0; i < app->started; i++) {
         tally_worker_t *w = &app->server.workers[i];
         if (atomic_load(&w->exited)) {
             done++;
@@ -162,7 +163,10 @@ static void on_worker_exited(uv_async_t *a)
         app->exit_status = 1;
         stop_workers(app, 2);
     }
-    if (done == app->server.nworkers) {
+    /* A worker sets `exited` before its uv_async_send(): the last one's
+     * send may come after this closes the handle. That is safe because
+     * main joins every thread before closing its loop. */
+    if (done == app->started) {
         uv_close((uv_handle_t *)&app->sigterm, NULL);
         uv_close((uv_handle_t *)&app->sigint, NULL);
         uv_close((uv_handle_t *)&app->worker_exited, NULL);
@@ -241,11 +245,23 @@ int main(int argc, char **argv)
     app.worker_exited.data = &app;
     s->worker_exited = &app.worker_exited;
 
-    unsigned started = 0;
+    /* Every worker is complete before any thread starts: a worker serving
+     * /metrics or /readyz reads its siblings' state. An initialisation that
+     * fails (out of memory) ends the process here, without closing the
+     * loops already made. */
     for (unsigned i = 0; i < nthreads; i++) {
         int rc = tally_worker_init(&s->workers[i], s, i + 1, fds[i]);
-        if (rc == 0)
-            rc = tally_worker_start(&s->workers[i]);
+        if (rc != 0) {
+            tally_logf(TALLY_LOG_ERROR, "main", "cannot set up worker %u: %s", i + 1,
+                       uv_strerror(rc));
+            tally_log_stop();
+            return 1;
+        }
+    }
+    free(fds);
+    unsigned started = 0;
+    for (unsigned i = 0; i < nthreads; i++) {
+        int rc = tally_worker_start(&s->workers[i]);
         if (rc != 0) {
             tally_logf(TALLY_LOG_ERROR, "main", "cannot start worker %u: %s", i + 1,
                        uv_strerror(rc));
@@ -254,8 +270,7 @@ int main(int argc, char **argv)
         }
         started++;
     }
-    s->nworkers = started;
-    free(fds);
+    app.started = started;
 
     if (started == nthreads) {
         tally_logf(TALLY_LOG_INFO, "main",

@@ -66,11 +66,11 @@ void tally_metrics_render(tally_worker_t *self, tally_buf_t *b)
 
     help(b, "tally_backend_up", "gauge", "1 when the worker's counter backend is connected.");
     for (unsigned i = 0; i < s->nworkers; i++) {
-        tally_counter_t *c = s->workers[i].counter;
         char labels[64];
         snprintf(labels, sizeof labels, "worker=\"%u\",backend=\"%s\"", s->workers[i].id,
                  tally_backend_name(s->cfg->backend));
-        counter_line(b, "tally_backend_up", labels, c && c->ops->ready(c) ? 1 : 0);
+        counter_line(b, "tally_backend_up", labels,
+                     atomic_load_explicit(&s->workers[i].backend_up, memory_order_relaxed));
     }
     help(b, "tally_request_duration_seconds", "histogram",
          "Time from reading a request to writing its answer, backend round trip included.");

@@ -110,10 +110,13 @@ static void on_retry(uv_timer_t *t)
 
 void tally_remote_up(tally_remote_t *r)
 {
+    if (r->fail_reason[0])
+        return; /* a failure is pending: the connection is being remade */
     r->state = TALLY_REMOTE_UP;
     r->backoff_ms = 0;
     r->halted = false;
     atomic_store(&r->up, true);
+    tally_counter_publish_up(&r->base, true);
     if (!r->was_up || r->down_logged)
         tally_logf(TALLY_LOG_INFO, "backend", "worker-%u: %s: connected to %s", r->worker_id,
                    r->drv->name, r->where);
@@ -126,6 +129,7 @@ void tally_remote_down(tally_remote_t *r, const char *reason)
     bool was = r->state == TALLY_REMOTE_UP;
     r->state = TALLY_REMOTE_DOWN;
     atomic_store(&r->up, false);
+    tally_counter_publish_up(&r->base, false);
     r->halted = false;
     fail_all(r);
     if (r->closing)

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "conn.h"
 #include "counter_remote.h"
@@ -33,11 +34,9 @@ static void on_batch_answered(void *arg, tally_claim_status_t st, int64_t first,
 
 bool tally_server_ready(tally_server_t *s)
 {
-    for (unsigned i = 0; i < s->nworkers; i++) {
-        tally_counter_t *c = s->workers[i].counter;
-        if (c == NULL || !c->ops->ready(c))
+    for (unsigned i = 0; i < s->nworkers; i++)
+        if (!atomic_load_explicit(&s->workers[i].backend_up, memory_order_relaxed))
             return false;
-    }
     return true;
 }
 
@@ -157,6 +156,8 @@ static void finish(tally_worker_t *w)
     if (w->counter) {
         tally_counter_t *c = w->counter;
         w->counter = NULL;
+        c->up = NULL;
+        atomic_store(&w->backend_up, false);
         c->ops->close(c, on_counter_closed);
     }
 }
@@ -204,16 +205,8 @@ static void on_wakeup(uv_async_t *a)
         close_handle(w, (uv_handle_t *)&w->listener);
         uv_timer_start(&w->grace, on_grace_over, w->server->cfg->shutdown_timeout_ms, 0);
         /* Idle connections close now; busy ones once answered. */
-        tally_list_t *n = w->all_conns.next;
-        while (n != &w->all_conns) {
-            tally_conn_t *c = tally_container_of(n, tally_conn_t, all);
-            n = n->next;
-            if (!c->dirty) {
-                c->dirty = true;
-                c->dirty_next = w->dirty;
-                w->dirty = c;
-            }
-        }
+        for (tally_list_t *n = w->all_conns.next; n != &w->all_conns; n = n->next)
+            tally_conn_drain(tally_container_of(n, tally_conn_t, all));
     }
     if (level >= 2)
         close_all_connections(w);
@@ -225,7 +218,13 @@ static void on_connection(uv_stream_t *listener, int status)
 {
     tally_worker_t *w = listener->data;
     if (status < 0) {
-        tally_logf(TALLY_LOG_ERROR, "accept", "accept failed: %s", uv_strerror(status));
+        /* EMFILE and friends repeat for as long as they last: once a second */
+        uint64_t now = uv_now(&w->loop);
+        if (now - w->accept_error_ms >= 1000 || w->accept_error_ms == 0) {
+            w->accept_error_ms = now;
+            tally_logf(TALLY_LOG_ERROR, "accept", "%s: accept failed: %s", w->name,
+                       uv_strerror(status));
+        }
         return;
     }
     tally_conn_accept(w, listener);
@@ -279,6 +278,8 @@ int tally_worker_init(tally_worker_t *w, tally_server_t *server, unsigned id, in
         w->counter = tally_counter_pg_new(&w->loop, cfg, id);
     if (w->counter == NULL)
         return UV_ENOMEM;
+    atomic_store(&w->backend_up, w->counter->ops->ready(w->counter));
+    w->counter->up = &w->backend_up;
     return 0;
 }
 
@@ -287,7 +288,9 @@ static void worker_main(void *arg)
     tally_worker_t *w = arg;
     tally_log_thread(w->name, false);
     int err = uv_tcp_open(&w->listener, w->listen_fd);
-    if (err == 0)
+    if (err != 0)
+        close(w->listen_fd); /* not libuv's yet */
+    else
         err = uv_listen((uv_stream_t *)&w->listener, LISTEN_BACKLOG, on_connection);
     if (err != 0) {
         tally_logf(TALLY_LOG_ERROR, "serve", "%s: cannot listen: %s", w->name, uv_strerror(err));

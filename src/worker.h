@@ -67,6 +67,7 @@ typedef struct tally_worker {
     uv_timer_t grace;
     uv_timer_t log_flush; /* hands this thread's log lines over 10 ms after the first */
     tally_counter_t *counter;
+    _Atomic bool backend_up; /* the counter's ready(), for other threads */
     tally_claimq_t claims;
     tally_claim_t *claims_inflight; /* the one batch the backend is answering */
     struct tally_conn *dirty;       /* connections with output to flush this iteration */
@@ -87,6 +88,7 @@ typedef struct tally_worker {
     uint64_t now_us; /* uv_hrtime()/1000, read once per read callback and per flush */
     bool finished;
     time_t date_sec;
+    uint64_t accept_error_ms; /* when an accept error was last logged */
     int handles_open;
     int exit_status;
     tally_worker_stats_t stats;
