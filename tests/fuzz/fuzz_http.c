@@ -25,7 +25,8 @@
  *   - every answer is well formed: status line with the right reason,
  *     CRLF-terminated header lines, exactly one Content-Length equal to the
  *     body length (0 bytes of body for HEAD), Connection as flagged, every
- *     GET / body the same padded length;
+ *     GET / body the same padded length; nothing after an answer that says
+ *     Connection: close, and the last answer of a closing connection says it;
  *   - answers leave in request order (GET / numbers strictly increase);
  *   - how the input is split changes nothing: the same requests, the same
  *     final error, the same number of answers (one exception: where the
@@ -97,6 +98,7 @@ typedef struct run {
     bool close_after;
     bool errored;
     bool upgraded;
+    bool said_close;   /* an answer carried Connection: close */
     bool error_09;     /* the parser had read an HTTP/0.9 request line */
     uint8_t error_hpe; /* llhttp's error code */
     uint16_t error_status;
@@ -324,7 +326,7 @@ static uint64_t digits_value(const char *p, const char *end, bool *ok)
 }
 
 /* One serialised answer, p[0..n), for slot s. */
-static void check_answer(run_t *r, const slot_t *s, const char *p, size_t n)
+static void check_answer(run_t *r, const slot_t *s, unsigned flags, const char *p, size_t n)
 {
     const char *end = p + n;
     CHECK(n > 17 && memcmp(p, "HTTP/1.1 ", 9) == 0 && p[12] == ' ');
@@ -379,13 +381,13 @@ static void check_answer(run_t *r, const slot_t *s, const char *p, size_t n)
     const char *body = eol + 2;
     size_t body_len = (size_t)(end - body);
     CHECK(n_len == 1 && n_date == 1);
-    if (s->flags & TALLY_RESP_HEAD)
+    if (flags & TALLY_RESP_HEAD)
         CHECK(body_len == 0);
     else
         CHECK(body_len == clen);
-    bool closing = (s->flags & TALLY_RESP_CLOSE) != 0;
+    bool closing = (flags & TALLY_RESP_CLOSE) != 0;
     CHECK(n_close == (closing ? 1 : 0));
-    CHECK(n_keep == (!closing && (s->flags & TALLY_RESP_KEEPALIVE) ? 1 : 0));
+    CHECK(n_keep == (!closing && (flags & TALLY_RESP_KEEPALIVE) ? 1 : 0));
     CHECK(n_allow == (s->status == 405 ? 1 : 0));
     CHECK(n_retry == (s->status == 503 ? 1 : 0));
 
@@ -414,11 +416,10 @@ static void check_answer(run_t *r, const slot_t *s, const char *p, size_t n)
     }
 }
 
-static void serialize(run_t *r, const slot_t *s)
+static void serialize(run_t *r, const slot_t *s, unsigned flags)
 {
     const tally_resp_ctx_t *ctx = &r->resp;
     tally_buf_t *out = &r->out;
-    unsigned flags = s->flags;
     switch (s->kind) {
     case SLOT_ROOT:
         if (s->status == 503)
@@ -462,13 +463,20 @@ static void flush_ready(run_t *r)
     while (r->count > 0 && r->slots[r->head].ready) {
         const slot_t *s = &r->slots[r->head];
         size_t start = r->out.len;
-        serialize(r, s);
+        /* conn.c's serialize(): the last answer of a connection that is
+         * to close says so, whatever asked for the close. */
+        unsigned flags = s->flags;
+        if (r->close_after && r->count == 1)
+            flags |= TALLY_RESP_CLOSE;
+        CHECK(!r->said_close); /* nothing after the answer that said close */
+        r->said_close = (flags & TALLY_RESP_CLOSE) != 0;
+        serialize(r, s, flags);
         CHECK(!r->out.oom);
-        check_answer(r, s, r->out.data + start, r->out.len - start);
+        check_answer(r, s, flags, r->out.data + start, r->out.len - start);
         if (debug)
             fprintf(stderr, "  answer %zu: %.*s%s\n", r->answered,
                     (int)(strstr(r->out.data + start, "\r\n") - (r->out.data + start)),
-                    r->out.data + start, s->flags & TALLY_RESP_CLOSE ? " (close)" : "");
+                    r->out.data + start, flags & TALLY_RESP_CLOSE ? " (close)" : "");
         if (s->req != SIZE_MAX) {
             CHECK(s->req == r->next_req);
             r->next_req++;
