@@ -320,9 +320,10 @@ tally_http_result_t tally_http_feed(tally_http_t *h, const char *data, size_t le
         h->lf_before_value = memchr(from, '\n', (size_t)(data + len - from)) != NULL;
     }
     /* "GET /\r\n" is an HTTP/0.9 request to llhttp, which then waits for
-     * headers that such a client never sends: refuse it at once. */
-    if ((e == HPE_OK || e == HPE_PAUSED) && h->in_message && h->parser.http_major == 0 &&
-        h->parser.http_minor == 9) {
+     * headers that such a client never sends: refuse it at once. Whatever
+     * error the bytes after its line met, the answer is the one a read
+     * ending at the line's end gets, so it does not depend on the split. */
+    if (h->in_message && h->parser.http_major == 0 && h->parser.http_minor == 9) {
         fail(h, 505, "only HTTP/1.0 and HTTP/1.1 are served");
         *consumed = len;
         return TALLY_HTTP_ERROR;
@@ -336,13 +337,15 @@ tally_http_result_t tally_http_feed(tally_http_t *h, const char *data, size_t le
         llhttp_resume(&h->parser);
         return TALLY_HTTP_PAUSED;
     case HPE_INVALID_VERSION: {
-        /* llhttp stops at the line's end for a well-formed version it does
-         * not know ("HTTP/1.2": 505), and inside the version for a
-         * malformed one ("HTTP/1.x", a NUL byte: 400). */
-        const char *pos = llhttp_get_error_pos(&h->parser);
+        /* llhttp checks the version as soon as it has read "HTTP/D.D", before
+         * the byte after it: a well-formed version it does not serve
+         * ("HTTP/1.2") fails with this reason, whatever follows and wherever
+         * the read ended: 505. Anything else is malformed ("HTTP/1.x", a NUL
+         * byte, "HTTP/12.0"): 400. */
+        const char *reason = llhttp_get_error_reason(&h->parser);
         *consumed = len;
         if (h->error_status == 0) {
-            if (pos && pos >= data && pos < data + len && (*pos == '\r' || *pos == '\n'))
+            if (reason && strcmp(reason, "Invalid HTTP version") == 0)
                 fail(h, 505, "only HTTP/1.0 and HTTP/1.1 are served");
             else
                 fail(h, 400, "malformed HTTP version");

@@ -33,8 +33,7 @@
  *     header size limit, 431, and a syntax error are both in reach, which
  *     one is met first depends on where the reads end).
  *
- * Environment: FUZZ_HTTP_DEBUG=1 prints every answer's status line;
- * FUZZ_HTTP_KNOWN lists reported findings to look past (see below).
+ * Environment: FUZZ_HTTP_DEBUG=1 prints every answer's status line.
  */
 #include <sanitizer/asan_interface.h>
 #include <stdbool.h>
@@ -608,35 +607,10 @@ static void transcript_mismatch(const run_t *a, const run_t *b, const char *what
 
 static run_t whole_run, split_run;
 
-/* FUZZ_HTTP_KNOWN=http09,version: look past split differences already
- * reported (tests/fuzz/README.md, "Findings"), so that long runs can go on
- * until src/ is fixed. Without it every difference is fatal.
- *   http09   400 in one run, 505 in the other, after an HTTP/0.9 request line
- *   version  400 in one run, 505 in the other, both HPE_INVALID_VERSION */
-enum { KNOWN_HTTP09 = 1, KNOWN_VERSION = 2 };
-static unsigned known;
-
-static bool known_difference(const run_t *a, const run_t *b)
-{
-    bool pair = (a->error_status == 400 && b->error_status == 505) ||
-                (a->error_status == 505 && b->error_status == 400);
-    if (!pair)
-        return false;
-    if ((known & KNOWN_HTTP09) && a->error_09 && b->error_09)
-        return true;
-    return (known & KNOWN_VERSION) && a->error_hpe == HPE_INVALID_VERSION &&
-           b->error_hpe == HPE_INVALID_VERSION;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    const char *k = getenv("FUZZ_HTTP_KNOWN");
-    if (k && strstr(k, "http09"))
-        known |= KNOWN_HTTP09;
-    if (k && strstr(k, "version"))
-        known |= KNOWN_VERSION;
     const char *d = getenv("FUZZ_HTTP_DEBUG");
     debug = d != NULL && strcmp(d, "1") == 0;
     return 0;
@@ -685,7 +659,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
          * bytes on is met first then depends on where the reads end: either
          * way round, both refuse and close. Any other difference is a bug. */
         bool limit_race = a->error_status == 431 || b->error_status == 431;
-        if (a->error_status != b->error_status && !limit_race && !known_difference(a, b))
+        if (a->error_status != b->error_status && !limit_race)
             transcript_mismatch(a, b, "the error status");
         if (a->upgraded != b->upgraded || a->answered != b->answered)
             transcript_mismatch(a, b, "the answers");

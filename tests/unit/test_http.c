@@ -602,6 +602,38 @@ static void test_control_bytes_in_target_and_version(void **state)
     expect_error(S("GET / HTTP/3.0\r\nHost: t\r\n\r\n"), 8192, 1 << 20, 505);
 }
 
+/* The answer to bad input does not depend on where reads end: every cut
+ * into two reads gets the status one read gets (both found by fuzz_http). */
+static void expect_error_every_split(const char *data, size_t len, int status)
+{
+    expect_error(data, len, 8192, 1 << 20, status);
+    for (size_t cut = 1; cut < len; cut++) {
+        fixture_t f;
+        setup(&f, 8192, 1 << 20, NULL);
+        size_t used = 0;
+        tally_http_result_t r = tally_http_feed(&f.h, data, cut, &used);
+        if (r == TALLY_HTTP_OK)
+            r = tally_http_feed(&f.h, data + cut, len - cut, &used);
+        if (r != TALLY_HTTP_ERROR || f.h.error_status != status)
+            fail_msg("'%.*s' cut at %zu: result %d status %d, want error %d", (int)len, data, cut,
+                     r, f.h.error_status, status);
+        teardown(&f);
+    }
+}
+
+static void test_version_errors_independent_of_split(void **state)
+{
+    (void)state;
+    expect_error_every_split(S("GET /\r\nX Y: z\r\n\r\n"), 505);
+    expect_error_every_split(S("GET /\r\nHost: a\r\n\r\n"), 505);
+    expect_error_every_split(S("GET / HTTP/1.4\r\nHost: a\r\n\r\n"), 505);
+    expect_error_every_split(S("GET / HTTP/1.4x\r\nHost: a\r\n\r\n"), 505);
+    expect_error_every_split(S("GET / HTTP/3.0\r\nHost: a\r\n\r\n"), 505);
+    expect_error_every_split(S("GET / HTTP/1.x\r\nHost: a\r\n\r\n"), 400);
+    expect_error_every_split(S("GET / HTTP/12.0\r\nHost: a\r\n\r\n"), 400);
+    expect_error_every_split(S("GET / HTTP/x.1\r\nHost: a\r\n\r\n"), 400);
+}
+
 static void test_absolute_form(void **state)
 {
     (void)state;
@@ -835,6 +867,7 @@ int main(void)
         cmocka_unit_test(test_505_http2),
         cmocka_unit_test(test_505_http09),
         cmocka_unit_test(test_505_http09_then_blank_line),
+        cmocka_unit_test(test_version_errors_independent_of_split),
         cmocka_unit_test(test_400_garbage),
         cmocka_unit_test(test_400_te_and_cl),
         cmocka_unit_test(test_400_duplicate_content_length),
