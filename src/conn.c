@@ -175,7 +175,6 @@ int tally_conn_on_request(void *owner, const tally_http_request_t *req)
     if (!req->keep_alive || w->draining) {
         s->flags |= TALLY_RESP_CLOSE;
         c->close_after = true;
-        c->client_done = !req->keep_alive;
     } else if (req->minor == 0) {
         s->flags |= TALLY_RESP_KEEPALIVE; /* HTTP/1.0 asked for it: say yes, or ab -k hangs */
     }
@@ -454,15 +453,12 @@ static void flush_ready(tally_conn_t *c)
 /* Everything is answered and the connection is to close. When input may
  * still be arriving, closing at once would make the kernel send a reset
  * that can destroy the answer in flight; half-close instead and drain the
- * input for a moment (nginx's lingering close). A client whose last
- * request asked to close (HTTP/1.0 without keep-alive, Connection: close)
- * and left nothing unread sends no more: close at once, without asking
- * the kernel (one system call per such connection, as ab makes them). */
+ * input for a moment (nginx's lingering close). */
 static bool has_pending_input(tally_conn_t *c);
 
 static void finish(tally_conn_t *c)
 {
-    if (c->eof || (!c->unread && (c->client_done || !has_pending_input(c)))) {
+    if (c->eof || (!c->unread && !has_pending_input(c))) {
         tally_conn_close(c);
         return;
     }

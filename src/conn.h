@@ -66,7 +66,6 @@ typedef struct tally_conn {
     bool eof;         /* the client sent FIN */
     bool close_after; /* answer what is queued, then close */
     bool unread;      /* input was left unread: close with a linger */
-    bool client_done; /* the client's last request asked to close: it sends no more */
     bool lingering;
     bool closed;
     tally_slot_t slots[TALLY_CONN_SLOTS];

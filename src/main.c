@@ -107,12 +107,13 @@ static int bound_socket(const char *host, uint16_t port, bool reuseport)
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
         (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0 ||
-        setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof one) != 0 ||
         bind(fd, (struct sockaddr *)&ss, len) != 0) {
         int err = -errno;
         close(fd);
         return err;
     }
+    /* An optimisation only: where it is refused, serve without it. */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof one);
     return fd;
 }
 

@@ -117,3 +117,45 @@ def test_postgres_row_deleted_while_halted_is_recreated(tallyd, postgres_server)
     assert nums == [1, 2, 3], nums
     assert postgres_server.psql(
         "SELECT value FROM tally_counters WHERE name = 'request_count'") == "3"
+
+
+def test_bytes_after_a_close_request_do_not_reset_the_answers(tallyd):
+    """A client's last request says Connection: close, and a stray CRLF
+    (RFC 9112 2.2 asks servers to tolerate one) follows it but is still in
+    the socket when the answers are written: closing then without looking
+    would make the kernel send a reset that destroys answers the client has
+    not read yet. tallyd must linger instead: all answers, then EOF. The
+    process is stopped while the client writes, so that its first read ends
+    exactly after the close request (64 KiB of 17 pipelined requests: a
+    full ring of 16 and the close request) and the CRLF stays unread."""
+    t = tallyd("--threads", "1")
+    pad = b"q" * 3800
+    head = (b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Pad: " + pad + b"\r\n\r\n") * 16
+    last0 = b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-Pad: "
+    last = last0 + b"p" * (65536 - len(head) - len(last0) - 4) + b"\r\n\r\n"
+    data = head + last
+    assert len(data) == 65536  # the worker's read buffer
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)  # answers wait in tallyd's send queue
+    s.connect(("127.0.0.1", t.port))
+    t.send_signal(19)  # SIGSTOP
+    try:
+        s.sendall(data + b"\r\n")
+        time.sleep(0.2)
+    finally:
+        t.send_signal(18)  # SIGCONT
+    time.sleep(0.5)
+    s.settimeout(5)
+    buf = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    except ConnectionResetError:
+        raise AssertionError("reset after %d of 17 answers" % buf.count(b"HTTP/1.1 200"))
+    finally:
+        s.close()
+    assert buf.count(b"HTTP/1.1 200 ") == 17
+    assert t.request("GET", "/healthz").status == 200
