@@ -11,7 +11,9 @@ Servers: tallyd with the memory, redis and postgres backends, each with CAP 100
 with a huge CAP (every request makes a claim); nginx from Debian returning a
 static body (../shared/peers/nginx); the Python original with Redis when
 ../shared/peers/pythonricing is present. tallyd logs to a file with its
-default settings, as a user would run it.
+default settings, as a user would run it; every server's log file is emptied
+after each of its loads (as logrotate's copytruncate would), so that one
+load's log writeback does not land on the next server's load.
 
 Loads, interleaved over the repetitions (every server gets each load once per
 repetition before the next repetition starts):
@@ -120,7 +122,8 @@ def rss_bytes(pids):
 class Proc:
     def __init__(self, name, argv, env=None, cwd=None, log=None, root_pid_file=None):
         self.name = name
-        self.log = open(log or os.devnull, "wb")
+        # O_APPEND, so that after rotate() the server writes from offset 0
+        self.log = open(log or os.devnull, "ab")
         self.p = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                                   stdout=self.log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
@@ -128,6 +131,15 @@ class Proc:
 
     def pids(self):
         return proc_tree(self.p.pid)
+
+    def rotate(self):
+        """Empties the log file, as logrotate's copytruncate would: the page
+        cache and disk writeback of one load's log (up to ~0.5 GB of JSON
+        lines under wrk) then do not spill into the next server's load."""
+        try:
+            os.ftruncate(self.log.fileno(), 0)
+        except OSError:
+            pass
 
     def stop(self):
         if self.p.poll() is None:
@@ -205,6 +217,10 @@ class Server:
 
     def pids(self):
         return self.proc.pids() if self.proc else nginx_pids()
+
+    def rotate_log(self):
+        if self.proc:
+            self.proc.rotate()
 
 
 def start_tally(tallyd, name, workdir, backend_flags, cap, threads):
@@ -549,7 +565,7 @@ plot '%s' using 2:xtic(1) title columnheader(2), '' using 3 title columnheader(3
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--smoke", action="store_true", help="seconds, one repetition, no targets")
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--tallyd", default=str(REPO / "build" / "tallyd"))
     ap.add_argument("--threads", type=int, default=0, help="tallyd --threads (0: its default)")
     ap.add_argument("--out", default=None, help="results directory")
@@ -600,6 +616,7 @@ def main():
             for load in LOADS:
                 for s in servers:
                     r = measure(s, load, args)
+                    s.rotate_log()
                     r.update(server=s.name, load=load, rep=rep)
                     results.append(r)
                     print("rep %d %-7s %-24s %9s req/s  p99 %6s ms  cpu %6s us/req  rss %5s MB" % (
