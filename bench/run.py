@@ -608,13 +608,14 @@ def main():
         py = start_python_peer(workdir, peer_redis)
         if py:
             servers.append(py)
+        measured = servers
         if args.only:
             keep = set(args.only.split(","))
-            servers = [s for s in servers if s.name in keep]
+            measured = [s for s in servers if s.name in keep]
 
         for rep in range(args.reps):
             for load in LOADS:
-                for s in servers:
+                for s in measured:
                     r = measure(s, load, args)
                     s.rotate_log()
                     r.update(server=s.name, load=load, rep=rep)
@@ -625,7 +626,7 @@ def main():
         mem = next((s for s in servers if s.name == "tally memory"), None)
         if mem:
             idle_mb = idle_rss(mem, 100 if args.smoke else 1000)
-        report = write_report(outdir, results, servers, idle_mb, args, started)
+        report = write_report(outdir, results, measured, idle_mb, args, started)
         print()
         print(report)
         print("results in %s" % outdir)
