@@ -83,7 +83,8 @@ static int watch(pg_counter_t *pc, int events, bool fresh)
     if (fresh)
         poll_close(pc);
     if (pc->poll == NULL) {
-        int fd = PQsocket(pc->conn) >= 0 ? fcntl(PQsocket(pc->conn), F_DUPFD_CLOEXEC, 0) : -1;
+        int sock = PQsocket(pc->conn);
+        int fd = sock >= 0 ? fcntl(sock, F_DUPFD_CLOEXEC, 0) : -1;
         if (fd < 0)
             return -1;
         pc->poll = malloc(sizeof *pc->poll);

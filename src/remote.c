@@ -115,7 +115,6 @@ void tally_remote_up(tally_remote_t *r)
     r->state = TALLY_REMOTE_UP;
     r->backoff_ms = 0;
     r->halted = false;
-    atomic_store(&r->up, true);
     tally_counter_publish_up(&r->base, true);
     if (!r->was_up || r->down_logged)
         tally_logf(TALLY_LOG_INFO, "backend", "worker-%u: %s: connected to %s", r->worker_id,
@@ -128,7 +127,6 @@ void tally_remote_down(tally_remote_t *r, const char *reason)
 {
     bool was = r->state == TALLY_REMOTE_UP;
     r->state = TALLY_REMOTE_DOWN;
-    atomic_store(&r->up, false);
     tally_counter_publish_up(&r->base, false);
     r->halted = false;
     fail_all(r);
@@ -244,7 +242,7 @@ static void remote_reset(tally_counter_t *c, tally_counter_reset_cb cb, void *ar
 
 static bool remote_ready(tally_counter_t *c)
 {
-    return atomic_load_explicit(&R(c)->up, memory_order_relaxed);
+    return R(c)->state == TALLY_REMOTE_UP;
 }
 
 static void maybe_closed(tally_remote_t *r)
@@ -307,7 +305,6 @@ void tally_remote_start(tally_remote_t *r, const tally_remote_driver_t *drv, voi
     r->timeout_ms = timeout_ms;
     r->worker_id = worker_id;
     r->state = TALLY_REMOTE_DOWN;
-    atomic_init(&r->up, false);
     tally_list_init(&r->inflight);
     uv_timer_init(loop, &r->tick);
     r->tick.data = r;

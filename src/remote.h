@@ -80,7 +80,6 @@ struct tally_remote {
     const char *key;
     char where[160]; /* the server, without secrets, for logs */
     tally_remote_state_t state;
-    _Atomic bool up; /* read by /readyz and /metrics from any worker */
     bool halted;
     bool closing;
     bool down_logged;
