@@ -16,7 +16,11 @@ after each of its loads (as logrotate's copytruncate would), so that one
 load's log writeback does not land on the next server's load.
 
 Loads, interleaved over the repetitions (every server gets each load once per
-repetition before the next repetition starts):
+repetition before the next repetition starts). Within a load, nginx is
+measured right after tally memory (the pair the first target compares), and
+the order of the servers is reversed every other repetition, so that the
+shared machine's drift (minutes-long swings of ±20 % here) falls on the
+servers compared alike rather than on whoever happens to be measured first:
     ab -n 10000 -c 10            the original's benchmark, no keep-alive
     ab -k -n 50000 -c 50         keep-alive
     wrk -t2 -c64 -d10s           keep-alive, as fast as the client can
@@ -494,7 +498,8 @@ def write_report(outdir, results, servers, idle_mb, args, started):
              "Run %s, %d repetition(s), medians. Machine: %s." % (
                  started.strftime("%Y-%m-%d %H:%M UTC"), args.reps, machine()),
              "Client (ab, wrk) and servers share the CPUs; compare ratios within this run and "
-             "the servers' own CPU time per request.", ""]
+             "the servers' own CPU time per request. Within each load the servers were measured "
+             "in table order, reversed every other repetition.", ""]
     for load in LOADS:
         lines += ["## " + LOAD_TITLES[load].replace("10000", str(args.ab_n))
                   .replace("50000", str(args.abk_n)).replace("10s", "%ds" % args.wrk_s), "",
@@ -562,6 +567,15 @@ plot '%s' using 2:xtic(1) title columnheader(2), '' using 3 title columnheader(3
 # -- main ---------------------------------------------------------------------
 
 
+def measure_order(servers):
+    """The servers in start order, except that nginx comes right after tally
+    memory: the pair of the first target is measured back to back."""
+    order = [s for s in servers if s.name != "nginx static"]
+    ng = [s for s in servers if s.name == "nginx static"]
+    at = next((i + 1 for i, s in enumerate(order) if s.name == "tally memory"), len(order))
+    return order[:at] + ng + order[at:]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--smoke", action="store_true", help="seconds, one repetition, no targets")
@@ -613,9 +627,10 @@ def main():
             keep = set(args.only.split(","))
             measured = [s for s in servers if s.name in keep]
 
+        measured = measure_order(measured)
         for rep in range(args.reps):
             for load in LOADS:
-                for s in measured:
+                for s in (measured if rep % 2 == 0 else measured[::-1]):
                     r = measure(s, load, args)
                     s.rotate_log()
                     r.update(server=s.name, load=load, rep=rep)

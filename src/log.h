@@ -2,10 +2,12 @@
  *
  * Each thread formats records into its own chunk of memory (no lock per
  * line). A thread hands its chunk to one writer thread with
- * tally_log_flush(): workers do so once per loop iteration, other threads
- * after every line (tally_log_thread(name, autoflush=true)). The writer
- * alone writes to the output fd, chunk by chunk, so lines from different
- * threads never interleave or split, and a slow reader (a full pipe) stalls
+ * tally_log_flush(): workers do so once 48 KiB have gathered or 10 ms
+ * after their first pending line (worker.c), other threads after every line
+ * (tally_log_thread(name, autoflush=true)). The writer alone writes to the
+ * output fd, whole chunks in order, many per writev(2), every ~20 ms under
+ * load, so lines from different threads never interleave or split, and a
+ * slow reader (a full pipe) stalls
  * only the writer: past TALLY_LOG_QUEUE_MAX queued bytes, chunks are
  * dropped and counted rather than blocking a loop.
  */

@@ -1,0 +1,132 @@
+/* test_log.c - the log writer (src/log.h): lines from several threads reach
+ * a slow, non-blocking, nearly full pipe whole, in each thread's order, and
+ * none is lost. The pipe is shrunk to one page so the writer's writev(2)
+ * calls come back short and with EAGAIN, the paths a fast reader never
+ * takes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "json_check.h"
+#include "log.h"
+
+#define PRODUCERS 3
+#define LINES     4000
+
+typedef struct {
+    int fd;
+    char *data;
+    size_t len, cap;
+} sink_t;
+
+/* Reads until EOF, in small reads with pauses: a slow consumer. */
+static void *reader_main(void *arg)
+{
+    sink_t *s = arg;
+    unsigned reads = 0;
+    for (;;) {
+        if (s->cap - s->len < 4096) {
+            s->cap = s->cap ? 2 * s->cap : 1 << 20;
+            s->data = realloc(s->data, s->cap);
+            if (s->data == NULL)
+                abort();
+        }
+        ssize_t n = read(s->fd, s->data + s->len, 1500);
+        if (n == 0)
+            break;
+        if (n < 0)
+            abort();
+        s->len += (size_t)n;
+        if (++reads % 32 == 0) {
+            struct timespec pause = {0, 200 * 1000};
+            nanosleep(&pause, NULL);
+        }
+    }
+    return NULL;
+}
+
+static void *producer_main(void *arg)
+{
+    long id = (long)(intptr_t)arg;
+    char name[16];
+    snprintf(name, sizeof name, "prod-%ld", id);
+    tally_log_thread(name, false);
+    for (int i = 0; i < LINES; i++) {
+        tally_logf(TALLY_LOG_INFO, "test", "seq %d of %ld", i, id);
+        /* Hand over at varying sizes, as workers do by size and by timer. */
+        if (i % (7 + 13 * (int)id) == 0)
+            tally_log_flush();
+    }
+    tally_log_flush();
+    tally_log_thread_done();
+    return NULL;
+}
+
+static void test_lines_whole_and_in_order_through_a_slow_short_pipe(void **state)
+{
+    (void)state;
+    signal(SIGPIPE, SIG_IGN);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fcntl(fds[1], F_SETPIPE_SZ, 4096); /* the smallest a pipe gets */
+    assert_int_equal(fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK), 0);
+
+    sink_t sink = {.fd = fds[0]};
+    pthread_t reader, prod[PRODUCERS];
+    assert_int_equal(pthread_create(&reader, NULL, reader_main, &sink), 0);
+    assert_int_equal(tally_log_start(TALLY_LOG_INFO, TALLY_LOG_JSON, fds[1]), 0);
+    for (long i = 0; i < PRODUCERS; i++)
+        assert_int_equal(pthread_create(&prod[i], NULL, producer_main, (void *)(intptr_t)i), 0);
+    for (int i = 0; i < PRODUCERS; i++)
+        pthread_join(prod[i], NULL);
+    tally_log_stop();
+    assert_int_equal(tally_log_dropped(), 0);
+    close(fds[1]);
+    pthread_join(reader, NULL);
+    close(fds[0]);
+
+    int next[PRODUCERS] = {0};
+    size_t lines = 0;
+    const char *p = sink.data, *end = sink.data + sink.len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        assert_non_null(nl); /* the output ends with a whole line */
+        assert_true(json_check_document(p, (size_t)(nl - p)));
+        const char *m = NULL;
+        for (const char *q = p; q + 14 < nl; q++)
+            if (memcmp(q, "\"message\":\"seq ", 15) == 0) {
+                m = q + 15;
+                break;
+            }
+        assert_non_null(m);
+        int seq = -1;
+        long id = -1;
+        assert_int_equal(sscanf(m, "%d of %ld", &seq, &id), 2);
+        assert_true(id >= 0 && id < PRODUCERS);
+        assert_int_equal(seq, next[id]); /* each thread's lines in order, none missing */
+        next[id]++;
+        lines++;
+        p = nl + 1;
+    }
+    assert_int_equal(lines, (size_t)PRODUCERS * LINES);
+    free(sink.data);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lines_whole_and_in_order_through_a_slow_short_pipe),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
