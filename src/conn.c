@@ -169,7 +169,9 @@ int tally_conn_on_request(void *owner, const tally_http_request_t *req)
     tally_worker_t *w = c->w;
     tally_slot_t *s = slot_push(c);
     s->route = (uint8_t)req->route;
-    s->t0_us = w->now_us;
+    if (w->read_us == 0)
+        w->read_us = uv_hrtime() / 1000;
+    s->t0_us = w->read_us;
     if (req->method == HTTP_HEAD)
         s->flags |= TALLY_RESP_HEAD;
     if (!req->keep_alive || w->draining) {
@@ -267,7 +269,6 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (nread > 0) {
         if (c->lingering)
             return; /* discarding what the client still sends */
-        c->w->now_us = uv_hrtime() / 1000;
         if (c->saved) {
             /* Only when libuv read more in the same event before the stop
              * below took effect: keep the order, append. */
@@ -380,7 +381,7 @@ static void serialize(tally_conn_t *c, tally_slot_t *s, tally_buf_t *out)
         break;
     }
     stat_add(&w->stats.responses[s->route][status / 100 % 6]);
-    uint64_t us = w->now_us > s->t0_us ? w->now_us - s->t0_us : 0;
+    uint64_t us = w->flush_us > s->t0_us ? w->flush_us - s->t0_us : 0;
     int b = 0;
     while (b < TALLY_LATENCY_BUCKETS - 1 && us > tally_latency_bounds_us[b])
         b++;
@@ -410,8 +411,8 @@ static void flush_ready(tally_conn_t *c)
 {
     tally_buf_t *out = &c->w->out;
     out->len = 0;
-    if (c->count > 0 && c->slots[c->head].ready)
-        c->w->now_us = uv_hrtime() / 1000;
+    if (c->count > 0 && c->slots[c->head].ready && c->w->flush_us == 0)
+        c->w->flush_us = uv_hrtime() / 1000;
     while (c->count > 0 && c->slots[c->head].ready) {
         serialize(c, &c->slots[c->head], out);
         c->head = (uint8_t)((c->head + 1) % TALLY_CONN_SLOTS);

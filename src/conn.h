@@ -35,7 +35,7 @@ typedef struct tally_slot {
     tally_claim_t claim;
     struct tally_conn *conn;
     const char *detail; /* error text (static) */
-    uint64_t t0_us;     /* when the request was read (worker's now_us) */
+    uint64_t t0_us;     /* when the request was parsed (worker's read_us) */
     int64_t number;
     uint16_t status;
     uint8_t kind;

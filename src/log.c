@@ -56,7 +56,7 @@ static struct {
     int fd;
     bool fd_broken;
     tally_log_format_t format;
-    struct timespec start;
+    struct timespec start; /* CLOCK_REALTIME at tally_log_start() */
     long pid;
 } L = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .fd = 1};
 
@@ -176,12 +176,12 @@ static void format_record(tally_buf_t *b, tally_log_level_t level, const char *f
     r.message = msg;
     r.message_len = len > MESSAGE_MAX ? MESSAGE_MAX : len;
     r.request_count = count;
+    /* One clock read per line: elapsed is wall-clock time since the start,
+     * as loguru computes it (now - start, both datetime.now()). */
     clock_gettime(CLOCK_REALTIME, &r.now);
-    struct timespec mono;
-    clock_gettime(CLOCK_MONOTONIC, &mono);
-    int64_t el =
-        (int64_t)(mono.tv_sec - L.start.tv_sec) * 1000000 + (mono.tv_nsec - L.start.tv_nsec) / 1000;
-    r.elapsed_us = el > 0 ? (uint64_t)el : 0;
+    int64_t el = (int64_t)(r.now.tv_sec - L.start.tv_sec) * 1000000 +
+                 (r.now.tv_nsec - L.start.tv_nsec) / 1000;
+    r.elapsed_us = el > 0 && L.start.tv_sec != 0 ? (uint64_t)el : 0;
     r.pid = L.pid;
     if (T.tid == 0)
         T.tid = (long)syscall(SYS_gettid);
@@ -250,7 +250,7 @@ int tally_log_start(tally_log_level_t level, tally_log_format_t format, int fd)
     L.format = format;
     L.fd = fd;
     L.pid = (long)getpid();
-    clock_gettime(CLOCK_MONOTONIC, &L.start);
+    clock_gettime(CLOCK_REALTIME, &L.start);
     int err = pthread_create(&L.thread, NULL, writer_main, NULL);
     if (err != 0)
         return -err;

@@ -79,6 +79,7 @@ static void on_check(uv_check_t *h)
                 tally_conn_pump(c);
         }
     }
+    w->read_us = w->flush_us = 0;
     size_t pending = tally_log_pending();
     if (pending >= LOG_FLUSH_BYTES)
         tally_log_flush();

@@ -85,7 +85,12 @@ typedef struct tally_worker {
     struct tally_conn *free_conns; /* closed connections kept for reuse */
     unsigned nfree_conns;
     bool draining;
-    uint64_t now_us; /* uv_hrtime()/1000, read once per read callback and per flush */
+    /* Clock stamps for the latency histogram, uv_hrtime()/1000, read at
+     * most once per loop iteration each (0: not yet read this iteration):
+     * read_us at the first request parsed, flush_us at the first answer
+     * written; on_check clears both. Batches of requests share them. */
+    uint64_t read_us;
+    uint64_t flush_us;
     bool finished;
     time_t date_sec;
     uint64_t accept_error_ms; /* when an accept error was last logged */
