@@ -492,6 +492,14 @@ def targets(table, idle_mb):
     return out
 
 
+def paired_ratios(results, a, b, load):
+    """a's req/s over b's, repetition by repetition."""
+    rps = {(r["server"], r["rep"]): r["rps"] for r in results if r["load"] == load}
+    reps = sorted({rep for (_, rep) in rps})
+    return [rps[(a, rep)] / rps[(b, rep)] for rep in reps
+            if rps.get((a, rep)) and rps.get((b, rep))]
+
+
 def write_report(outdir, results, servers, idle_mb, args, started):
     table = summarize(results, servers)
     lines = ["# tally benchmark", "",
@@ -524,6 +532,11 @@ def write_report(outdir, results, servers, idle_mb, args, started):
         ok = val is not None and (val <= lim if cmp == "le" else val >= lim)
         lines.append("| %s | %s | %s |" % (name, fmt(val, ".2f"), "met" if ok else "NOT met"))
     lines.append("")
+    pairs = paired_ratios(results, "tally memory", "nginx static", "wrk")
+    if pairs:
+        lines += ["Under wrk, tally memory / nginx static per repetition (measured back to back): "
+                  "%s; median %.2f. The target above is the ratio of the medians." % (
+                      ", ".join("%.2f" % r for r in pairs), median(pairs)), ""]
     (outdir / "results.md").write_text("\n".join(lines))
     (outdir / "raw.json").write_text(json.dumps({"machine": machine(), "started": started.isoformat(),
                                                  "args": vars(args), "runs": results,
