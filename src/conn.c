@@ -101,6 +101,9 @@ static tally_slot_t *slot_push(tally_conn_t *c)
 static void push_error(tally_conn_t *c, int status, const char *detail)
 {
     tally_slot_t *s = slot_push(c);
+    /* Errors also come from timers (408), outside the iteration's reads:
+     * their own stamp, not the shared read_us. Rare, so a clock read each. */
+    s->t0_us = uv_hrtime() / 1000;
     s->kind = SLOT_ERROR;
     s->status = (uint16_t)status;
     s->detail = detail;
@@ -411,7 +414,10 @@ static void flush_ready(tally_conn_t *c)
 {
     tally_buf_t *out = &c->w->out;
     out->len = 0;
-    if (c->count > 0 && c->slots[c->head].ready && c->w->flush_us == 0)
+    /* Restamped when requests were parsed after the stamp (a paused parser
+     * resumed in this on_check), so that none is measured as 0 us. */
+    if (c->count > 0 && c->slots[c->head].ready &&
+        (c->w->flush_us == 0 || c->w->flush_us < c->w->read_us))
         c->w->flush_us = uv_hrtime() / 1000;
     while (c->count > 0 && c->slots[c->head].ready) {
         serialize(c, &c->slots[c->head], out);

@@ -278,7 +278,10 @@ void tally_log_flush(void)
         return;
     }
     pthread_mutex_lock(&L.mu);
-    if (L.queued + c->buf.len > TALLY_LOG_QUEUE_MAX) {
+    /* Counted by the buffers' size, not their lines': at low load chunks are
+     * handed over nearly empty (every 10 ms), and a stalled reader must not
+     * let thousands of them pile up under a cap that counts bytes of lines. */
+    if (L.queued + c->buf.cap > TALLY_LOG_QUEUE_MAX) {
         L.dropped += c->lines;
         c->buf.len = 0;
         c->lines = 0;
@@ -289,7 +292,7 @@ void tally_log_flush(void)
         else
             L.head = c;
         L.tail = c;
-        L.queued += c->buf.len;
+        L.queued += c->buf.cap;
         if (L.waiting)
             pthread_cond_signal(&L.cv);
         T.chunk = L.free;
@@ -337,11 +340,11 @@ void tally_log_thread_done(void)
     }
 }
 
-void tally_log_stop(void)
+bool tally_log_stop(void)
 {
     tally_log_flush();
     if (!L.started)
-        return;
+        return true;
     pthread_mutex_lock(&L.mu);
     L.stop = true;
     pthread_cond_signal(&L.cv);
@@ -352,7 +355,7 @@ void tally_log_stop(void)
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += 5;
     if (pthread_timedjoin_np(L.thread, NULL, &deadline) != 0)
-        return;
+        return false;
     L.started = false;
     while (L.free) {
         chunk_t *c = L.free;
@@ -362,6 +365,7 @@ void tally_log_stop(void)
     L.nfree = 0;
     /* Whatever the calling thread logs from now on is written directly. */
     tally_log_flush();
+    return true;
 }
 
 size_t tally_log_pending(void)

@@ -7,9 +7,9 @@
  * (tally_log_thread(name, autoflush=true)). The writer alone writes to the
  * output fd, whole chunks in order, many per writev(2), every ~20 ms under
  * load, so lines from different threads never interleave or split, and a
- * slow reader (a full pipe) stalls
- * only the writer: past TALLY_LOG_QUEUE_MAX queued bytes, chunks are
- * dropped and counted rather than blocking a loop.
+ * slow reader (a full pipe) stalls only the writer: past
+ * TALLY_LOG_QUEUE_MAX bytes of queued buffers, chunks are dropped and
+ * counted rather than blocking a loop.
  */
 #ifndef TALLY_LOG_H
 #define TALLY_LOG_H
@@ -26,8 +26,10 @@
 int tally_log_start(tally_log_level_t level, tally_log_format_t format, int fd);
 
 /* Flushes every handed-over chunk, writes the calling thread's pending
- * lines, and joins the writer. Threads must have stopped logging. */
-void tally_log_stop(void);
+ * lines, and joins the writer. Threads must have stopped logging. Returns
+ * false if the writer was left behind, still writing after 5 s (a reader
+ * that stopped reading); the output fd must then stay open. */
+bool tally_log_stop(void);
 
 /* Names the calling thread in its records ("worker-1"); call once per
  * thread before it logs. autoflush hands each line over at once. */
