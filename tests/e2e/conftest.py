@@ -306,7 +306,26 @@ class Tallyd:
             return self.err_path.read_bytes().decode("utf-8", "replace")
         return ""
 
+    def settle_log(self, quiet=0.15, limit=5.0):
+        """While tallyd runs, waits until its log has stopped growing for
+        `quiet` seconds: a line reaches the output up to ~30 ms after its
+        request (a worker hands lines over within 10 ms, the writer writes
+        every ~20 ms under load), so reading right after the last request
+        could miss the newest lines."""
+        if not self.running() or not self.log_path:
+            return
+        deadline = time.monotonic() + limit
+        size, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            now_size = self.log_path.stat().st_size if self.log_path.exists() else 0
+            if now_size != size:
+                size, since = now_size, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return
+            time.sleep(0.02)
+
     def records(self):
+        self.settle_log()
         return parse_json_lines(self.log_text())
 
     def request_counts(self):
