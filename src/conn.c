@@ -1,43 +1,15 @@
-/* conn.c - client connections; see conn.h. */
+/* conn.c - client connections: reading, parsing, one ring slot per
+ * request, and the pump; see conn.h. Writing answers is conn_write.c's,
+ * accepting and closing conn_life.c's. */
 #include "conn.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
+#include "conn_internal.h"
 #include "log.h"
-#include "metrics.h"
-#include "worker.h"
 
-enum { SLOT_ROOT, SLOT_HEALTHZ, SLOT_READYZ, SLOT_METRICS, SLOT_RESET, SLOT_ERROR };
-
-typedef struct conn_write {
-    uv_write_t req;
-    uv_buf_t buf;
-    char data[];
-} conn_write_t;
-
-static void conn_really_close(tally_conn_t *c);
-
-static void stat_add(_Atomic uint64_t *v)
-{
-    /* One writer per counter (its worker): a relaxed load and store is
-     * enough and avoids a locked instruction. */
-    atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-}
-
-static void mark_dirty(tally_conn_t *c)
-{
-    if (c->dirty || c->closed)
-        return;
-    c->dirty = true;
-    c->dirty_next = c->w->dirty;
-    c->w->dirty = c;
-}
-
-static void tlist_set(tally_conn_t *c, int which, uint64_t timeout_ms)
+void tally_conn_tlist_set(tally_conn_t *c, int which, uint64_t timeout_ms)
 {
     tally_worker_t *w = c->w;
     if (c->tlist != TALLY_TLIST_NONE)
@@ -58,27 +30,25 @@ static void update_timeout(tally_conn_t *c)
 {
     const tally_config_t *cfg = c->w->server->cfg;
     if (c->closed)
-        tlist_set(c, TALLY_TLIST_NONE, 0);
+        tally_conn_tlist_set(c, TALLY_TLIST_NONE, 0);
     else if (c->lingering)
         return; /* filed once, when the linger began */
     else if (c->wr)
-        tlist_set(c, TALLY_TLIST_IDLE, cfg->idle_timeout_ms); /* the client must read */
+        tally_conn_tlist_set(c, TALLY_TLIST_IDLE, cfg->idle_timeout_ms); /* the client must read */
     else if (c->close_after || c->saved)
-        tlist_set(c, TALLY_TLIST_NONE, 0); /* waiting for our own answers */
+        tally_conn_tlist_set(c, TALLY_TLIST_NONE, 0); /* waiting for our own answers */
     else if (c->http.in_message) {
         /* The deadline runs from each request's first bytes, however slowly
          * the rest trickles in. */
         if (c->tlist != TALLY_TLIST_HEADER || c->deadline_msg != c->http.messages) {
-            tlist_set(c, TALLY_TLIST_HEADER, cfg->header_timeout_ms);
+            tally_conn_tlist_set(c, TALLY_TLIST_HEADER, cfg->header_timeout_ms);
             c->deadline_msg = c->http.messages;
         }
     } else if (c->count > 0)
-        tlist_set(c, TALLY_TLIST_NONE, 0); /* the backend has timeouts of its own */
+        tally_conn_tlist_set(c, TALLY_TLIST_NONE, 0); /* the backend has timeouts of its own */
     else
-        tlist_set(c, TALLY_TLIST_IDLE, cfg->idle_timeout_ms);
+        tally_conn_tlist_set(c, TALLY_TLIST_IDLE, cfg->idle_timeout_ms);
 }
-
-static void update_reading(tally_conn_t *c);
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
@@ -122,10 +92,10 @@ static void slot_settled(tally_conn_t *c)
     c->pending--;
     if (c->closed) {
         if (c->pending == 0)
-            conn_really_close(c);
+            tally_conn_release(c);
         return;
     }
-    mark_dirty(c);
+    tally_conn_mark_dirty(c);
 }
 
 static void on_claim_settled(tally_claim_t *cl, tally_claim_status_t st, int64_t number)
@@ -137,10 +107,10 @@ static void on_claim_settled(tally_claim_t *cl, tally_claim_status_t st, int64_t
     s->number = number;
     if (st != TALLY_CLAIM_OK) {
         s->status = 503;
-        stat_add(&w->stats.claims_failed);
+        tally_stat_add(&w->stats.claims_failed);
     } else if (number > 0) {
         s->status = 200;
-        stat_add(&w->stats.claims_granted);
+        tally_stat_add(&w->stats.claims_granted);
         if (tally_log_enabled(TALLY_LOG_INFO)) {
             char msg[32] = "Request #";
             size_t n = 9 + tally_u64_to_dec(msg + 9, (uint64_t)number);
@@ -148,7 +118,7 @@ static void on_claim_settled(tally_claim_t *cl, tally_claim_status_t st, int64_t
         }
     } else {
         s->status = 200;
-        stat_add(&w->stats.claims_capped);
+        tally_stat_add(&w->stats.claims_capped);
         if (tally_log_enabled(TALLY_LOG_WARNING))
             tally_log(TALLY_LOG_WARNING, "claim", -1, w->capped_msg, w->capped_len);
     }
@@ -286,7 +256,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
             memcpy(p + c->saved_len, buf->base, (size_t)nread);
             c->saved = p;
             c->saved_len = (uint32_t)n;
-            mark_dirty(c);
+            tally_conn_mark_dirty(c);
             return;
         }
         size_t used = conn_parse(c, buf->base, (size_t)nread);
@@ -305,7 +275,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
             uv_read_stop(stream);
             c->reading = false;
         }
-        mark_dirty(c);
+        tally_conn_mark_dirty(c);
     } else if (nread == UV_EOF) {
         c->eof = true;
         c->reading = false; /* libuv stops reading at EOF */
@@ -316,180 +286,32 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         /* A half-close: answer the requests that arrived whole, then close
          * (a partial one never will be). */
         c->close_after = true;
-        mark_dirty(c);
+        tally_conn_mark_dirty(c);
     } else if (nread < 0) {
         tally_conn_close(c);
     }
 }
 
-static void update_reading(tally_conn_t *c)
+int tally_conn_read_start(tally_conn_t *c)
+{
+    int err = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (err == 0)
+        c->reading = true;
+    return err;
+}
+
+void tally_conn_update_reading(tally_conn_t *c)
 {
     bool want = !c->closed && !c->eof &&
                 (c->lingering || (!c->close_after && c->saved == NULL && c->wr == NULL));
     if (want == c->reading)
         return;
     if (want) {
-        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
-            c->reading = true;
+        tally_conn_read_start(c);
     } else {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
     }
-}
-
-static void serialize(tally_conn_t *c, tally_slot_t *s, tally_buf_t *out)
-{
-    tally_worker_t *w = c->w;
-    const tally_resp_ctx_t *ctx = &w->resp;
-    unsigned flags = s->flags;
-    if (c->close_after && c->count == 1)
-        flags |= TALLY_RESP_CLOSE; /* the last answer this connection sends */
-    int status = s->status ? s->status : 200;
-    switch (s->kind) {
-    case SLOT_ROOT:
-        if (status == 503)
-            tally_response_error(out, ctx, 503, "counter backend unavailable", TALLY_ROUTE_ROOT,
-                                 flags);
-        else
-            tally_response_root(out, ctx, s->number, flags);
-        break;
-    case SLOT_HEALTHZ:
-        tally_response_write(out, ctx, 200, NULL, NULL, "{\"status\":\"ok\"}", 15, flags);
-        break;
-    case SLOT_READYZ:
-        if (tally_server_ready(w->server)) {
-            tally_response_write(out, ctx, 200, NULL, NULL, "{\"status\":\"ready\"}", 18, flags);
-        } else {
-            status = 503;
-            tally_response_error(out, ctx, 503, "counter backend not connected", TALLY_ROUTE_READYZ,
-                                 flags);
-        }
-        break;
-    case SLOT_METRICS:
-        tally_metrics_respond(w, out, flags);
-        break;
-    case SLOT_RESET:
-        if (status == 200)
-            tally_response_write(out, ctx, 200, NULL, NULL, "{\"reset\":true}", 14, flags);
-        else
-            tally_response_error(out, ctx, status,
-                                 status == 404   ? "not found"
-                                 : status == 401 ? "unauthorized"
-                                                 : "counter backend unavailable",
-                                 TALLY_ROUTE_RESET, flags);
-        break;
-    default:
-        tally_response_error(out, ctx, status, s->detail ? s->detail : "error",
-                             (tally_route_t)s->route, flags);
-        break;
-    }
-    stat_add(&w->stats.responses[s->route][status / 100 % 6]);
-    uint64_t us = w->flush_us > s->t0_us ? w->flush_us - s->t0_us : 0;
-    int b = 0;
-    while (b < TALLY_LATENCY_BUCKETS - 1 && us > tally_latency_bounds_us[b])
-        b++;
-    stat_add(&w->stats.latency[b]);
-    atomic_store_explicit(&w->stats.latency_sum_us,
-                          atomic_load_explicit(&w->stats.latency_sum_us, memory_order_relaxed) + us,
-                          memory_order_relaxed);
-}
-
-static void on_write(uv_write_t *req, int status)
-{
-    conn_write_t *wr = (conn_write_t *)req;
-    tally_conn_t *c = req->data;
-    free(wr);
-    c->wr = NULL;
-    if (c->closed)
-        return; /* cancelled by uv_close; the close callback frees c */
-    if (status < 0) {
-        tally_conn_close(c);
-        return;
-    }
-    mark_dirty(c);
-}
-
-/* Serialises and writes the ready answers at the head of the ring. */
-static void flush_ready(tally_conn_t *c)
-{
-    tally_buf_t *out = &c->w->out;
-    out->len = 0;
-    /* Restamped when requests were parsed after the stamp (a paused parser
-     * resumed in this on_check), so that none is measured as 0 us. */
-    if (c->count > 0 && c->slots[c->head].ready &&
-        (c->w->flush_us == 0 || c->w->flush_us < c->w->read_us))
-        c->w->flush_us = uv_hrtime() / 1000;
-    while (c->count > 0 && c->slots[c->head].ready) {
-        serialize(c, &c->slots[c->head], out);
-        c->head = (uint8_t)((c->head + 1) % TALLY_CONN_SLOTS);
-        c->count--;
-    }
-    if (out->len == 0)
-        return;
-    if (out->oom) {
-        out->oom = 0;
-        tally_conn_close(c);
-        return;
-    }
-    uv_buf_t b = uv_buf_init(out->data, (unsigned)out->len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (n == (int)out->len)
-        return;
-    if (n < 0 && n != UV_EAGAIN) {
-        tally_conn_close(c);
-        return;
-    }
-    size_t done = n > 0 ? (size_t)n : 0;
-    size_t rest = out->len - done;
-    conn_write_t *wr = malloc(sizeof *wr + rest);
-    if (wr == NULL) {
-        tally_conn_close(c);
-        return;
-    }
-    memcpy(wr->data, out->data + done, rest);
-    wr->buf = uv_buf_init(wr->data, (unsigned)rest);
-    wr->req.data = c;
-    if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &wr->buf, 1, on_write) != 0) {
-        free(wr);
-        tally_conn_close(c);
-        return;
-    }
-    c->wr = wr;
-}
-
-/* Everything is answered and the connection is to close. When input may
- * still be arriving, closing at once would make the kernel send a reset
- * that can destroy the answer in flight; half-close instead and drain the
- * input for a moment (nginx's lingering close). */
-static bool has_pending_input(tally_conn_t *c);
-
-static void finish(tally_conn_t *c)
-{
-    if (c->eof || (!c->unread && !has_pending_input(c))) {
-        tally_conn_close(c);
-        return;
-    }
-    uv_os_fd_t fd;
-    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 || shutdown(fd, SHUT_WR) != 0) {
-        tally_conn_close(c);
-        return;
-    }
-    c->lingering = true;
-    free(c->saved);
-    c->saved = NULL;
-    tlist_set(c, TALLY_TLIST_LINGER, TALLY_LINGER_MS);
-    update_reading(c);
-}
-
-/* Whether the client has sent bytes not read yet: while draining, a
- * connection is idle only if it has not (a request sent just before
- * SIGTERM is still answered). */
-static bool has_pending_input(tally_conn_t *c)
-{
-    uv_os_fd_t fd;
-    char b;
-    return uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 &&
-           recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
 void tally_conn_pump(tally_conn_t *c)
@@ -498,7 +320,7 @@ void tally_conn_pump(tally_conn_t *c)
         if (c->closed || c->lingering)
             return;
         if (c->wr == NULL)
-            flush_ready(c);
+            tally_conn_flush(c);
         if (c->closed)
             return;
         if (c->saved && c->wr == NULL && !c->close_after && c->count < TALLY_CONN_SLOTS) {
@@ -516,15 +338,15 @@ void tally_conn_pump(tally_conn_t *c)
     }
     if (c->wr == NULL && c->count == 0) {
         if (c->close_after) {
-            finish(c);
+            tally_conn_finish(c);
             return;
         }
-        if (c->w->draining && !c->http.in_message && !has_pending_input(c)) {
+        if (c->w->draining && !c->http.in_message && !tally_conn_has_pending_input(c)) {
             tally_conn_close(c);
             return;
         }
     }
-    update_reading(c);
+    tally_conn_update_reading(c);
     update_timeout(c);
 }
 
@@ -536,144 +358,18 @@ void tally_conn_drain(tally_conn_t *c)
      * has sent something already. */
     if (c->count > 0 && !c->http.in_message)
         c->close_after = true;
-    mark_dirty(c);
+    tally_conn_mark_dirty(c);
 }
 
 void tally_conn_expire(tally_conn_t *c)
 {
     int which = c->tlist;
-    tlist_set(c, TALLY_TLIST_NONE, 0);
+    tally_conn_tlist_set(c, TALLY_TLIST_NONE, 0);
     if (which == TALLY_TLIST_HEADER && c->http.in_message && !c->close_after &&
         c->count < TALLY_CONN_SLOTS) {
         push_error(c, 408, "request not received in time");
-        mark_dirty(c);
+        tally_conn_mark_dirty(c);
         return;
     }
     tally_conn_close(c);
-}
-
-/* Connections come and go with every request of a client without
- * keep-alive: keep a few closed ones for the next accepts. */
-#define FREE_CONNS_MAX 64
-
-static void conn_free(tally_worker_t *w, tally_conn_t *c)
-{
-    if (w->nfree_conns < FREE_CONNS_MAX && !w->draining) {
-        c->dirty_next = w->free_conns;
-        w->free_conns = c;
-        w->nfree_conns++;
-    } else {
-        free(c);
-    }
-}
-
-void tally_conn_free_cache(tally_worker_t *w)
-{
-    while (w->free_conns) {
-        tally_conn_t *c = w->free_conns;
-        w->free_conns = c->dirty_next;
-        free(c);
-    }
-    w->nfree_conns = 0;
-}
-
-static void on_closed(uv_handle_t *h)
-{
-    tally_conn_t *c = (tally_conn_t *)h;
-    tally_worker_t *w = c->w;
-    conn_free(w, c);
-    tally_worker_conn_closed(w);
-}
-
-static void conn_really_close(tally_conn_t *c)
-{
-    uv_close((uv_handle_t *)&c->tcp, on_closed);
-}
-
-void tally_conn_close(tally_conn_t *c)
-{
-    if (c->closed)
-        return;
-    c->closed = true;
-    tlist_set(c, TALLY_TLIST_NONE, 0);
-    tally_list_remove(&c->all);
-    free(c->saved);
-    c->saved = NULL;
-    if (c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
-        c->reading = false;
-    }
-    if (c->pending == 0)
-        conn_really_close(c);
-}
-
-/* A connection for w whose socket is yet to be attached; NULL when out of
- * memory. Counted open from here: every path ends in on_closed(). */
-static tally_conn_t *conn_new(tally_worker_t *w)
-{
-    tally_conn_t *c = w->free_conns;
-    if (c) {
-        w->free_conns = c->dirty_next;
-        w->nfree_conns--;
-    } else if ((c = malloc(sizeof *c)) == NULL) {
-        return NULL;
-    }
-    /* Only the fields that are not set below need zeroing; the slots are
-     * cleared as they are used. */
-    memset(c, 0, offsetof(tally_conn_t, slots));
-    c->w = w;
-    tally_list_init(&c->tnode);
-    tally_list_init(&c->all);
-    if (uv_tcp_init(&w->loop, &c->tcp) != 0) {
-        free(c);
-        return NULL;
-    }
-    w->nconns++;
-    atomic_fetch_add_explicit(&w->server->connections, 1, memory_order_relaxed);
-    return c;
-}
-
-/* The socket is attached (attached: whether that worked): serve it, or
- * close it at once past --max-connections. */
-static void conn_start(tally_conn_t *c, bool attached)
-{
-    tally_worker_t *w = c->w;
-    unsigned open = atomic_load_explicit(&w->server->connections, memory_order_relaxed);
-    if (!attached || open > w->server->cfg->max_connections) {
-        if (attached)
-            stat_add(&w->stats.rejected);
-        c->closed = true;
-        uv_close((uv_handle_t *)&c->tcp, on_closed);
-        return;
-    }
-    stat_add(&w->stats.accepted);
-    /* TCP_NODELAY is inherited from the listener (main.c). */
-    tally_http_init(&c->http, &w->http, c);
-    tally_list_push_tail(&w->all_conns, &c->all);
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
-        tally_conn_close(c);
-        return;
-    }
-    c->reading = true;
-    tlist_set(c, TALLY_TLIST_HEADER, w->server->cfg->header_timeout_ms);
-}
-
-void tally_conn_accept(tally_worker_t *w, uv_stream_t *listener)
-{
-    tally_conn_t *c = conn_new(w);
-    if (c)
-        conn_start(c, uv_accept(listener, (uv_stream_t *)&c->tcp) == 0);
-}
-
-void tally_conn_adopt(tally_worker_t *w, int fd)
-{
-    tally_conn_t *c = conn_new(w);
-    if (c == NULL) {
-        close(fd);
-        return;
-    }
-    bool attached = uv_tcp_open(&c->tcp, fd) == 0;
-    if (!attached)
-        close(fd);
-    conn_start(c, attached);
 }
