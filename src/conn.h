@@ -10,7 +10,7 @@
  * stops until slots free up: memory per connection stays bounded.
  *
  * Writes: the ready answers at the head of the ring are serialised into the
- * worker's scratch buffer and written with one uv_try_write(); only when
+ * worker's output buffer and written with one uv_try_write(); only when
  * the socket cannot take them all is the rest copied into a write request
  * of the connection's own, and reading waits until it completes.
  */

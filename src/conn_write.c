@@ -1,5 +1,5 @@
 /* conn_write.c - a connection's ready answers, serialised in ring order
- * into the worker's scratch buffer and written with one uv_try_write(); see
+ * into the worker's output buffer and written with one uv_try_write(); see
  * conn.h and conn_internal.h. */
 #include <stdlib.h>
 #include <string.h>

@@ -119,16 +119,28 @@ static void write_all(const char *p, size_t n)
 }
 
 /* Writes every chunk of the list, in order, IOV_BATCH chunks per writev:
- * one system call per batch rather than one per chunk. */
+ * one system call per batch rather than one per chunk. Once the output is
+ * broken, the lines of the batch it broke in (perhaps partly written) and
+ * of every later chunk are counted as dropped. */
 static void write_chunks(chunk_t *list)
 {
     struct iovec iov[IOV_BATCH];
-    while (list && !L.fd_broken) {
+    uint64_t lost = 0;
+    while (list) {
+        chunk_t *batch = list;
         int n = 0;
         for (; list && n < IOV_BATCH; list = list->next)
             if (list->buf.len > 0)
                 iov[n++] = (struct iovec){list->buf.data, list->buf.len};
         writev_all(iov, n);
+        if (L.fd_broken)
+            for (chunk_t *c = batch; c != list; c = c->next)
+                lost += c->lines;
+    }
+    if (lost) {
+        pthread_mutex_lock(&L.mu);
+        L.dropped += lost;
+        pthread_mutex_unlock(&L.mu);
     }
 }
 
@@ -243,6 +255,8 @@ int tally_log_start(tally_log_level_t level, tally_log_format_t format, int fd)
     L.format = format;
     L.fd = fd;
     L.pid = (long)getpid();
+    L.stop = false;
+    L.fd_broken = false;
     clock_gettime(CLOCK_REALTIME, &L.start);
     int err = pthread_create(&L.thread, NULL, writer_main, NULL);
     if (err != 0)

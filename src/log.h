@@ -60,7 +60,8 @@ void tally_log_flush(void);
 /* Bytes of whole lines the calling thread holds, not yet handed over. */
 size_t tally_log_pending(void);
 
-/* Lines dropped so far because the output did not keep up. */
+/* Lines dropped so far: the output did not keep up (past
+ * TALLY_LOG_QUEUE_MAX queued) or had broken (a closed pipe). */
 uint64_t tally_log_dropped(void);
 
 #endif

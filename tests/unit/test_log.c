@@ -2,7 +2,7 @@
  * a slow, non-blocking, nearly full pipe whole, in each thread's order, and
  * none is lost. The pipe is shrunk to one page so the writer's writev(2)
  * calls come back short and with EAGAIN, the paths a fast reader never
- * takes. */
+ * takes. A closed pipe's lines are counted as dropped. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -123,10 +123,31 @@ static void test_lines_whole_and_in_order_through_a_slow_short_pipe(void **state
     free(sink.data);
 }
 
+/* Nobody reads the output (a closed pipe): every line is lost, and every
+ * one is counted as dropped (/metrics' tally_log_dropped_lines_total). The
+ * log restarts cleanly after the previous test's stop. */
+static void test_lines_lost_to_a_broken_output_are_counted(void **state)
+{
+    (void)state;
+    signal(SIGPIPE, SIG_IGN);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    close(fds[0]); /* every write fails with EPIPE */
+    uint64_t before = tally_log_dropped();
+    assert_int_equal(tally_log_start(TALLY_LOG_INFO, TALLY_LOG_JSON, fds[1]), 0);
+    pthread_t prod;
+    assert_int_equal(pthread_create(&prod, NULL, producer_main, (void *)(intptr_t)1), 0);
+    pthread_join(prod, NULL);
+    assert_true(tally_log_stop());
+    assert_int_equal(tally_log_dropped() - before, LINES);
+    close(fds[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lines_whole_and_in_order_through_a_slow_short_pipe),
+        cmocka_unit_test(test_lines_lost_to_a_broken_output_are_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
