@@ -5,11 +5,10 @@
  */
 #include "config.h"
 
+#include "units.h"
 #include "url.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -25,116 +24,15 @@ typedef struct option {
     setter_fn set;
 } option_t;
 
-static int reason(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int reason(char *why, size_t whylen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-/* Strict unsigned decimal: digits only, no sign, no spaces, no overflow. */
-static int parse_u64(const char *s, uint64_t *out)
-{
-    if (*s == '\0')
-        return -1;
-    uint64_t v = 0;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return -1;
-        unsigned d = (unsigned)(*p - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
-}
-
 static int parse_range(const char *val, uint64_t lo, uint64_t hi, uint64_t *out, char *why,
                        size_t whylen)
 {
     uint64_t v = 0;
-    if (parse_u64(val, &v) != 0 || v < lo || v > hi)
-        return reason(why, whylen, "expected an integer from %llu to %llu, got '%s'",
-                      (unsigned long long)lo, (unsigned long long)hi, val);
+    if (tally_parse_u64(val, &v) != 0 || v < lo || v > hi)
+        return tally_reason(why, whylen, "expected an integer from %llu to %llu, got '%s'",
+                            (unsigned long long)lo, (unsigned long long)hi, val);
     *out = v;
     return 0;
-}
-
-int tally_parse_duration_ms(const char *s, uint64_t *out, char *err, size_t errlen)
-{
-    /* "10" and "10s" are seconds; "250ms", "1.5s", "2m" as written. */
-    const char *p = s;
-    uint64_t whole = 0, frac = 0, frac_div = 1;
-    int digits = 0;
-    while (*p >= '0' && *p <= '9') {
-        if (whole > 1000000000ULL)
-            goto bad;
-        whole = whole * 10 + (uint64_t)(*p++ - '0');
-        digits++;
-    }
-    if (*p == '.') {
-        p++;
-        while (*p >= '0' && *p <= '9') {
-            if (frac_div < 1000000) {
-                frac = frac * 10 + (uint64_t)(*p - '0');
-                frac_div *= 10;
-            }
-            p++;
-            digits++;
-        }
-    }
-    if (digits == 0)
-        goto bad;
-    uint64_t unit_ms;
-    if (*p == '\0' || strcmp(p, "s") == 0)
-        unit_ms = 1000;
-    else if (strcmp(p, "ms") == 0)
-        unit_ms = 1;
-    else if (strcmp(p, "m") == 0)
-        unit_ms = 60000;
-    else if (strcmp(p, "h") == 0)
-        unit_ms = 3600000;
-    else
-        goto bad;
-    *out = whole * unit_ms + frac * unit_ms / frac_div;
-    return 0;
-bad:
-    return reason(err, errlen,
-                  "expected a duration such as 10, 10s, 1.5s, 250ms, 2m or 1h, got '%s'", s);
-}
-
-int tally_parse_size(const char *s, uint64_t *out, char *err, size_t errlen)
-{
-    /* Bytes, or with a k/m suffix (KiB/MiB, the way nginx reads sizes). */
-    char digits[32];
-    size_t n = strspn(s, "0123456789");
-    uint64_t mult = 1;
-    const char *suffix = s + n;
-    if (strcasecmp(suffix, "k") == 0 || strcasecmp(suffix, "kb") == 0 ||
-        strcasecmp(suffix, "kib") == 0)
-        mult = 1024;
-    else if (strcasecmp(suffix, "m") == 0 || strcasecmp(suffix, "mb") == 0 ||
-             strcasecmp(suffix, "mib") == 0)
-        mult = 1024 * 1024;
-    else if (*suffix != '\0')
-        goto bad;
-    if (n == 0 || n >= sizeof digits)
-        goto bad;
-    memcpy(digits, s, n);
-    digits[n] = '\0';
-    uint64_t v = 0;
-    if (parse_u64(digits, &v) != 0 || v > UINT64_MAX / mult)
-        goto bad;
-    *out = v * mult;
-    return 0;
-bad:
-    return reason(err, errlen, "expected a size such as 8192, 8k or 1m, got '%s'", s);
 }
 
 static int set_host(tally_config_t *cfg, const char *val, char *why, size_t whylen)
@@ -143,8 +41,8 @@ static int set_host(tally_config_t *cfg, const char *val, char *why, size_t whyl
     const char *lit = strcmp(val, "localhost") == 0 ? "127.0.0.1" : val;
     if (strlen(lit) >= sizeof cfg->host ||
         (inet_pton(AF_INET, lit, addr) != 1 && inet_pton(AF_INET6, lit, addr) != 1))
-        return reason(why, whylen,
-                      "expected an IPv4 or IPv6 address such as 0.0.0.0 or ::, got '%s'", val);
+        return tally_reason(
+            why, whylen, "expected an IPv4 or IPv6 address such as 0.0.0.0 or ::, got '%s'", val);
     strcpy(cfg->host, lit);
     return 0;
 }
@@ -166,7 +64,8 @@ static int set_threads(tally_config_t *cfg, const char *val, char *why, size_t w
         return 0;
     }
     if (parse_range(val, 1, 1024, &v, why, whylen) != 0)
-        return reason(why, whylen, "expected 'auto' or an integer from 1 to 1024, got '%s'", val);
+        return tally_reason(why, whylen, "expected 'auto' or an integer from 1 to 1024, got '%s'",
+                            val);
     cfg->threads = (unsigned)v;
     return 0;
 }
@@ -189,7 +88,7 @@ static int set_backend(tally_config_t *cfg, const char *val, char *why, size_t w
     else if (strcmp(val, "postgres") == 0 || strcmp(val, "postgresql") == 0)
         cfg->backend = TALLY_BACKEND_POSTGRES;
     else
-        return reason(why, whylen, "expected memory, redis or postgres, got '%s'", val);
+        return tally_reason(why, whylen, "expected memory, redis or postgres, got '%s'", val);
     return 0;
 }
 
@@ -199,11 +98,12 @@ static int check_printable(const char *val, size_t max, const char *what, char *
 {
     size_t n = strlen(val);
     if (n == 0 || n > max)
-        return reason(why, whylen, "expected %s of 1 to %zu characters", what, max);
+        return tally_reason(why, whylen, "expected %s of 1 to %zu characters", what, max);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)val[i];
         if (c <= 0x20 || c >= 0x7F)
-            return reason(why, whylen, "expected %s of printable characters without spaces", what);
+            return tally_reason(why, whylen, "expected %s of printable characters without spaces",
+                                what);
     }
     return 0;
 }
@@ -224,7 +124,8 @@ static int set_database_url(tally_config_t *cfg, const char *val, char *why, siz
     /* A conninfo string may hold spaces ("host=x port=y"); only bound it. */
     size_t n = strlen(val);
     if (n == 0 || n > 4096)
-        return reason(why, whylen, "expected a libpq URI or conninfo string of 1 to 4096 bytes");
+        return tally_reason(why, whylen,
+                            "expected a libpq URI or conninfo string of 1 to 4096 bytes");
     if (tally_pg_url_check(val, why, whylen) != 0)
         return -1;
     cfg->database_url = val;
@@ -250,7 +151,7 @@ static int set_log_level(tally_config_t *cfg, const char *val, char *why, size_t
     else if (strcasecmp(val, "error") == 0)
         cfg->log_level = TALLY_LOG_ERROR;
     else
-        return reason(why, whylen, "expected debug, info, warning or error, got '%s'", val);
+        return tally_reason(why, whylen, "expected debug, info, warning or error, got '%s'", val);
     return 0;
 }
 
@@ -261,7 +162,7 @@ static int set_log_format(tally_config_t *cfg, const char *val, char *why, size_
     else if (strcmp(val, "text") == 0)
         cfg->log_format = TALLY_LOG_TEXT;
     else
-        return reason(why, whylen, "expected json or text, got '%s'", val);
+        return tally_reason(why, whylen, "expected json or text, got '%s'", val);
     return 0;
 }
 
@@ -280,7 +181,7 @@ static int set_max_header_size(tally_config_t *cfg, const char *val, char *why, 
     if (tally_parse_size(val, &v, why, whylen) != 0)
         return -1;
     if (v < 256 || v > 1024 * 1024)
-        return reason(why, whylen, "expected a size from 256 bytes to 1m, got '%s'", val);
+        return tally_reason(why, whylen, "expected a size from 256 bytes to 1m, got '%s'", val);
     cfg->max_header_size = (size_t)v;
     return 0;
 }
@@ -291,7 +192,7 @@ static int set_max_body_size(tally_config_t *cfg, const char *val, char *why, si
     if (tally_parse_size(val, &v, why, whylen) != 0)
         return -1;
     if (v > 1024ULL * 1024 * 1024)
-        return reason(why, whylen, "expected a size from 0 to 1024m, got '%s'", val);
+        return tally_reason(why, whylen, "expected a size from 0 to 1024m, got '%s'", val);
     cfg->max_body_size = (size_t)v;
     return 0;
 }
@@ -302,8 +203,8 @@ static int set_timeout(uint64_t *dst, uint64_t min_ms, const char *val, char *wh
     if (tally_parse_duration_ms(val, &v, why, whylen) != 0)
         return -1;
     if (v < min_ms || v > 86400000ULL)
-        return reason(why, whylen, "expected a duration from %llums to 24h, got '%s'",
-                      (unsigned long long)min_ms, val);
+        return tally_reason(why, whylen, "expected a duration from %llums to 24h, got '%s'",
+                            (unsigned long long)min_ms, val);
     *dst = v;
     return 0;
 }

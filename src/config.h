@@ -79,11 +79,6 @@ tally_config_action_t tally_config_parse(tally_config_t *cfg, int argc, char *co
 /* The --help text. */
 void tally_config_usage(FILE *out);
 
-/* Parsers exposed for tests and for the URL module. Each returns 0, or -1
- * with a reason ("expected ...") in err. */
-int tally_parse_duration_ms(const char *s, uint64_t *out, char *err, size_t errlen);
-int tally_parse_size(const char *s, uint64_t *out, char *err, size_t errlen);
-
 const char *tally_backend_name(tally_backend_kind_t k);
 
 #endif
