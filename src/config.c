@@ -29,8 +29,8 @@ static int parse_range(const char *val, uint64_t lo, uint64_t hi, uint64_t *out,
 {
     uint64_t v = 0;
     if (tally_parse_u64(val, &v) != 0 || v < lo || v > hi)
-        return tally_reason(why, whylen, "expected an integer from %llu to %llu, got '%s'",
-                            (unsigned long long)lo, (unsigned long long)hi, val);
+        return tally_units_reason(why, whylen, "expected an integer from %llu to %llu, got '%s'",
+                                  (unsigned long long)lo, (unsigned long long)hi, val);
     *out = v;
     return 0;
 }
@@ -41,7 +41,7 @@ static int set_host(tally_config_t *cfg, const char *val, char *why, size_t whyl
     const char *lit = strcmp(val, "localhost") == 0 ? "127.0.0.1" : val;
     if (strlen(lit) >= sizeof cfg->host ||
         (inet_pton(AF_INET, lit, addr) != 1 && inet_pton(AF_INET6, lit, addr) != 1))
-        return tally_reason(
+        return tally_units_reason(
             why, whylen, "expected an IPv4 or IPv6 address such as 0.0.0.0 or ::, got '%s'", val);
     strcpy(cfg->host, lit);
     return 0;
@@ -64,8 +64,8 @@ static int set_threads(tally_config_t *cfg, const char *val, char *why, size_t w
         return 0;
     }
     if (parse_range(val, 1, 1024, &v, why, whylen) != 0)
-        return tally_reason(why, whylen, "expected 'auto' or an integer from 1 to 1024, got '%s'",
-                            val);
+        return tally_units_reason(why, whylen,
+                                  "expected 'auto' or an integer from 1 to 1024, got '%s'", val);
     cfg->threads = (unsigned)v;
     return 0;
 }
@@ -88,7 +88,7 @@ static int set_backend(tally_config_t *cfg, const char *val, char *why, size_t w
     else if (strcmp(val, "postgres") == 0 || strcmp(val, "postgresql") == 0)
         cfg->backend = TALLY_BACKEND_POSTGRES;
     else
-        return tally_reason(why, whylen, "expected memory, redis or postgres, got '%s'", val);
+        return tally_units_reason(why, whylen, "expected memory, redis or postgres, got '%s'", val);
     return 0;
 }
 
@@ -98,12 +98,12 @@ static int check_printable(const char *val, size_t max, const char *what, char *
 {
     size_t n = strlen(val);
     if (n == 0 || n > max)
-        return tally_reason(why, whylen, "expected %s of 1 to %zu characters", what, max);
+        return tally_units_reason(why, whylen, "expected %s of 1 to %zu characters", what, max);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)val[i];
         if (c <= 0x20 || c >= 0x7F)
-            return tally_reason(why, whylen, "expected %s of printable characters without spaces",
-                                what);
+            return tally_units_reason(why, whylen,
+                                      "expected %s of printable characters without spaces", what);
     }
     return 0;
 }
@@ -124,8 +124,8 @@ static int set_database_url(tally_config_t *cfg, const char *val, char *why, siz
     /* A conninfo string may hold spaces ("host=x port=y"); only bound it. */
     size_t n = strlen(val);
     if (n == 0 || n > 4096)
-        return tally_reason(why, whylen,
-                            "expected a libpq URI or conninfo string of 1 to 4096 bytes");
+        return tally_units_reason(why, whylen,
+                                  "expected a libpq URI or conninfo string of 1 to 4096 bytes");
     if (tally_pg_url_check(val, why, whylen) != 0)
         return -1;
     cfg->database_url = val;
@@ -151,7 +151,8 @@ static int set_log_level(tally_config_t *cfg, const char *val, char *why, size_t
     else if (strcasecmp(val, "error") == 0)
         cfg->log_level = TALLY_LOG_ERROR;
     else
-        return tally_reason(why, whylen, "expected debug, info, warning or error, got '%s'", val);
+        return tally_units_reason(why, whylen, "expected debug, info, warning or error, got '%s'",
+                                  val);
     return 0;
 }
 
@@ -162,7 +163,7 @@ static int set_log_format(tally_config_t *cfg, const char *val, char *why, size_
     else if (strcmp(val, "text") == 0)
         cfg->log_format = TALLY_LOG_TEXT;
     else
-        return tally_reason(why, whylen, "expected json or text, got '%s'", val);
+        return tally_units_reason(why, whylen, "expected json or text, got '%s'", val);
     return 0;
 }
 
@@ -181,7 +182,8 @@ static int set_max_header_size(tally_config_t *cfg, const char *val, char *why, 
     if (tally_parse_size(val, &v, why, whylen) != 0)
         return -1;
     if (v < 256 || v > 1024 * 1024)
-        return tally_reason(why, whylen, "expected a size from 256 bytes to 1m, got '%s'", val);
+        return tally_units_reason(why, whylen, "expected a size from 256 bytes to 1m, got '%s'",
+                                  val);
     cfg->max_header_size = (size_t)v;
     return 0;
 }
@@ -192,7 +194,7 @@ static int set_max_body_size(tally_config_t *cfg, const char *val, char *why, si
     if (tally_parse_size(val, &v, why, whylen) != 0)
         return -1;
     if (v > 1024ULL * 1024 * 1024)
-        return tally_reason(why, whylen, "expected a size from 0 to 1024m, got '%s'", val);
+        return tally_units_reason(why, whylen, "expected a size from 0 to 1024m, got '%s'", val);
     cfg->max_body_size = (size_t)v;
     return 0;
 }
@@ -203,8 +205,8 @@ static int set_timeout(uint64_t *dst, uint64_t min_ms, const char *val, char *wh
     if (tally_parse_duration_ms(val, &v, why, whylen) != 0)
         return -1;
     if (v < min_ms || v > 86400000ULL)
-        return tally_reason(why, whylen, "expected a duration from %llums to 24h, got '%s'",
-                            (unsigned long long)min_ms, val);
+        return tally_units_reason(why, whylen, "expected a duration from %llums to 24h, got '%s'",
+                                  (unsigned long long)min_ms, val);
     *dst = v;
     return 0;
 }

@@ -1,7 +1,8 @@
 /* conn_internal.h - what the three parts of a connection share; no other
  * module includes it.
  *
- *   conn.c        reading, parsing, one ring slot per request, the pump
+ *   conn.c        reading, parsing, one ring slot per request, the pump,
+ *                 deadlines, drain and expiry
  *   conn_write.c  ready answers serialised in ring order and written
  *   conn_life.c   accepting, closing (with a linger when input may follow),
  *                 the worker's cache of closed connections
@@ -46,8 +47,9 @@ void tally_conn_tlist_set(tally_conn_t *c, int which, uint64_t timeout_ms);
 /* uv_read_start() with the connection's callbacks; 0 or a libuv error. */
 int tally_conn_read_start(tally_conn_t *c);
 
-/* Starts or stops reading as c's state asks (not while a write is in
- * flight, the ring is full or c is to close; always while lingering). */
+/* Starts or stops reading as c's state asks: not while a write is in
+ * flight, unparsed input is kept aside (c->saved, the ring was full) or c
+ * is to close; always while lingering. */
 void tally_conn_update_reading(tally_conn_t *c);
 
 /* Serialises the ready answers at the head of the ring and writes them.
@@ -62,7 +64,9 @@ void tally_conn_finish(tally_conn_t *c);
 bool tally_conn_has_pending_input(tally_conn_t *c);
 
 /* Hands c's handle to uv_close(); c is freed (or cached) in its close
- * callback. Only once no claim or reset of c is pending. */
+ * callback. Only for a closed c (c->closed set) with no claim or reset
+ * pending, and only once: tally_conn_close() and the last settled claim
+ * call it. */
 void tally_conn_release(tally_conn_t *c);
 
 #endif

@@ -1,7 +1,9 @@
 /* conn_life.c - a connection's birth and end: accepting (or adopting a
  * socket), closing, the lingering close, and the worker's cache of closed
  * connections; see conn.h and conn_internal.h. */
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 

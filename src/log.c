@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -82,11 +83,14 @@ static void chunk_free(chunk_t *c)
 
 /* Writes all of v[0..n) to the log fd, resuming after short writes and
  * waiting out EAGAIN; a broken output is given up on (logging must never
- * take the service down with it). Consumes v. */
-static void writev_all(struct iovec *v, int n)
+ * take the service down with it). Consumes v: returns the index of the
+ * first buffer not wholly written (n when all were), whose iov_base and
+ * iov_len then describe what of it did not go out. */
+static int writev_all(struct iovec *v, int n)
 {
-    while (n > 0 && !L.fd_broken) {
-        ssize_t w = writev(L.fd, v, n);
+    int i = 0;
+    while (i < n && !L.fd_broken) {
+        ssize_t w = writev(L.fd, v + i, n - i);
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && errno == EAGAIN) {
@@ -100,48 +104,68 @@ static void writev_all(struct iovec *v, int n)
         }
         /* A short write: skip what went out, resume mid-buffer. */
         size_t done = (size_t)w;
-        while (n > 0 && done >= v->iov_len) {
-            done -= v->iov_len;
-            v++;
-            n--;
+        while (i < n && done >= v[i].iov_len) {
+            done -= v[i].iov_len;
+            i++;
         }
-        if (n > 0) {
-            v->iov_base = (char *)v->iov_base + done;
-            v->iov_len -= done;
+        if (i < n) {
+            v[i].iov_base = (char *)v[i].iov_base + done;
+            v[i].iov_len -= done;
         }
     }
+    return i;
 }
 
-static void write_all(const char *p, size_t n)
+/* Lines whose newline is in p[0..n): those of a buffer not written. */
+static uint64_t count_lines(const char *p, size_t n)
+{
+    uint64_t k = 0;
+    for (const char *e = p + n; (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
+        k++;
+    return k;
+}
+
+static void add_dropped(uint64_t lines)
+{
+    if (lines == 0)
+        return;
+    pthread_mutex_lock(&L.mu);
+    L.dropped += lines;
+    pthread_mutex_unlock(&L.mu);
+}
+
+/* Writes p[0..n); returns the lines (newlines) that did not go out. */
+static uint64_t write_all(const char *p, size_t n)
 {
     struct iovec v = {(void *)p, n};
-    writev_all(&v, 1);
+    return writev_all(&v, 1) == 1 ? 0 : count_lines(v.iov_base, v.iov_len);
 }
 
 /* Writes every chunk of the list, in order, IOV_BATCH chunks per writev:
  * one system call per batch rather than one per chunk. Once the output is
- * broken, the lines of the batch it broke in (perhaps partly written) and
- * of every later chunk are counted as dropped. */
+ * broken, the lines that did not go out (those of the chunk it broke in
+ * whose newline was not written, and all of every later chunk) are
+ * counted as dropped. */
 static void write_chunks(chunk_t *list)
 {
     struct iovec iov[IOV_BATCH];
+    chunk_t *of[IOV_BATCH];
     uint64_t lost = 0;
     while (list) {
-        chunk_t *batch = list;
         int n = 0;
         for (; list && n < IOV_BATCH; list = list->next)
-            if (list->buf.len > 0)
+            if (list->buf.len > 0) {
+                of[n] = list;
                 iov[n++] = (struct iovec){list->buf.data, list->buf.len};
-        writev_all(iov, n);
-        if (L.fd_broken)
-            for (chunk_t *c = batch; c != list; c = c->next)
-                lost += c->lines;
+            }
+        int i = writev_all(iov, n);
+        if (i < n) {
+            lost += count_lines(iov[i].iov_base, iov[i].iov_len);
+            while (++i < n)
+                lost += of[i]->lines;
+        }
     }
-    if (lost) {
-        pthread_mutex_lock(&L.mu);
-        L.dropped += lost;
-        pthread_mutex_unlock(&L.mu);
-    }
+    add_dropped(lost);
 }
 
 /* Empties the written chunks and keeps up to FREE_CHUNKS_MAX of them for
@@ -223,7 +247,8 @@ static void *writer_main(void *arg)
             int n = snprintf(msg, sizeof msg, "log output is not keeping up: dropped %llu lines",
                              (unsigned long long)dropped);
             format_record(&b, TALLY_LOG_WARNING, "log", -1, msg, (size_t)n);
-            write_all(b.data, b.len);
+            /* Not counted when it is lost itself: that would report again. */
+            (void)write_all(b.data, b.len);
             tally_buf_free(&b);
         }
         write_chunks(list);
@@ -251,13 +276,20 @@ static void *writer_main(void *arg)
 
 int tally_log_start(tally_log_level_t level, tally_log_format_t format, int fd)
 {
+    pthread_mutex_lock(&L.mu);
+    if (L.started) {
+        pthread_mutex_unlock(&L.mu);
+        return -EBUSY;
+    }
     tally_log_min_level = (int)level;
     L.format = format;
     L.fd = fd;
     L.pid = (long)getpid();
     L.stop = false;
     L.fd_broken = false;
+    L.dropped_reported = L.dropped; /* a past run's losses are not this one's */
     clock_gettime(CLOCK_REALTIME, &L.start);
+    pthread_mutex_unlock(&L.mu);
     int err = pthread_create(&L.thread, NULL, writer_main, NULL);
     if (err != 0)
         return -err;
@@ -279,7 +311,7 @@ void tally_log_flush(void)
         return;
     if (!L.started) {
         /* Before start (or after stop): write directly, in this thread. */
-        write_all(c->buf.data, c->buf.len);
+        add_dropped(write_all(c->buf.data, c->buf.len));
         c->buf.len = 0;
         c->lines = 0;
         return;

@@ -22,7 +22,10 @@
 
 #define TALLY_LOG_QUEUE_MAX (64u << 20)
 
-/* Starts the writer thread writing to fd. Returns 0 or a negative errno. */
+/* Starts the writer thread writing to fd. Returns 0, -EBUSY while a writer
+ * runs (started and not stopped, or left behind by a tally_log_stop() that
+ * returned false), or another negative errno. A stopped log may be started
+ * again. */
 int tally_log_start(tally_log_level_t level, tally_log_format_t format, int fd);
 
 /* Flushes every handed-over chunk, writes the calling thread's pending

@@ -97,7 +97,7 @@ void tally_metrics_render(tally_worker_t *self, tally_buf_t *b)
     counter_line(b, "tally_connections_total", "result=\"accepted\"", accepted);
     counter_line(b, "tally_connections_total", "result=\"rejected\"", rejected);
     help(b, "tally_log_dropped_lines_total", "counter",
-         "Log lines dropped because stdout did not keep up.");
+         "Log lines dropped because stdout did not keep up or had broken.");
     counter_line(b, "tally_log_dropped_lines_total", NULL, tally_log_dropped());
 }
 

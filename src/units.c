@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-int tally_reason(char *why, size_t whylen, const char *fmt, ...)
+int tally_units_reason(char *why, size_t whylen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -72,8 +72,8 @@ int tally_parse_duration_ms(const char *s, uint64_t *out, char *err, size_t errl
     *out = whole * unit_ms + frac * unit_ms / frac_div;
     return 0;
 bad:
-    return tally_reason(err, errlen,
-                        "expected a duration such as 10, 10s, 1.5s, 250ms, 2m or 1h, got '%s'", s);
+    return tally_units_reason(
+        err, errlen, "expected a duration such as 10, 10s, 1.5s, 250ms, 2m or 1h, got '%s'", s);
 }
 
 int tally_parse_size(const char *s, uint64_t *out, char *err, size_t errlen)
@@ -101,5 +101,5 @@ int tally_parse_size(const char *s, uint64_t *out, char *err, size_t errlen)
     *out = v * mult;
     return 0;
 bad:
-    return tally_reason(err, errlen, "expected a size such as 8192, 8k or 1m, got '%s'", s);
+    return tally_units_reason(err, errlen, "expected a size such as 8192, 8k or 1m, got '%s'", s);
 }

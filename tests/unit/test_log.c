@@ -2,7 +2,8 @@
  * a slow, non-blocking, nearly full pipe whole, in each thread's order, and
  * none is lost. The pipe is shrunk to one page so the writer's writev(2)
  * calls come back short and with EAGAIN, the paths a fast reader never
- * takes. A closed pipe's lines are counted as dropped. */
+ * takes. A closed pipe's lines are counted as dropped, and only those that
+ * did not go out. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -143,11 +145,75 @@ static void test_lines_lost_to_a_broken_output_are_counted(void **state)
     close(fds[1]);
 }
 
+typedef struct {
+    int fd;
+    size_t want;       /* bytes to read before closing */
+    uint64_t newlines; /* lines received whole */
+    size_t shortest;   /* shortest whole line received, newline included */
+} quitter_t;
+
+/* Reads `want` bytes, then closes its end, as `tallyd | head -c` would. */
+static void *quitter_main(void *arg)
+{
+    quitter_t *q = arg;
+    char buf[4096];
+    size_t got = 0, line = 0;
+    q->shortest = SIZE_MAX;
+    while (got < q->want) {
+        ssize_t n = read(q->fd, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n; i++) {
+            line++;
+            if (buf[i] == '\n') {
+                q->newlines++;
+                if (line < q->shortest)
+                    q->shortest = line;
+                line = 0;
+            }
+        }
+        got += (size_t)n;
+    }
+    close(q->fd);
+    return NULL;
+}
+
+/* The reader leaves mid-stream: what it received and what is counted as
+ * dropped add up to what was logged, less at most what the pipe itself
+ * held when it was closed (written, so not dropped, and never read). A
+ * count that takes a batch the writer had partly written as wholly lost
+ * adds up to more. */
+static void test_lines_delivered_plus_dropped_add_up_when_the_reader_leaves(void **state)
+{
+    (void)state;
+    signal(SIGPIPE, SIG_IGN);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    assert_true(fcntl(fds[1], F_SETPIPE_SZ, 4096) >= 0);
+    quitter_t q = {.fd = fds[0], .want = 256 << 10};
+    pthread_t reader, prod;
+    assert_int_equal(pthread_create(&reader, NULL, quitter_main, &q), 0);
+    uint64_t before = tally_log_dropped();
+    assert_int_equal(tally_log_start(TALLY_LOG_INFO, TALLY_LOG_JSON, fds[1]), 0);
+    assert_int_equal(tally_log_start(TALLY_LOG_INFO, TALLY_LOG_JSON, fds[1]), -EBUSY);
+    assert_int_equal(pthread_create(&prod, NULL, producer_main, (void *)(intptr_t)2), 0);
+    pthread_join(prod, NULL);
+    assert_true(tally_log_stop());
+    pthread_join(reader, NULL);
+    close(fds[1]);
+
+    uint64_t dropped = tally_log_dropped() - before;
+    assert_true(q.newlines > 0 && q.newlines < LINES); /* it did leave mid-stream */
+    assert_true(q.newlines + dropped <= LINES);
+    assert_true(q.newlines + dropped >= LINES - (4096 / q.shortest + 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lines_whole_and_in_order_through_a_slow_short_pipe),
         cmocka_unit_test(test_lines_lost_to_a_broken_output_are_counted),
+        cmocka_unit_test(test_lines_delivered_plus_dropped_add_up_when_the_reader_leaves),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
