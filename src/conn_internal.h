@@ -22,12 +22,17 @@
 /* What a slot answers (tally_slot_t.kind). */
 enum { SLOT_ROOT, SLOT_HEALTHZ, SLOT_READYZ, SLOT_METRICS, SLOT_RESET, SLOT_ERROR };
 
-/* Adds one to a worker's statistic. One writer per counter (its worker):
- * a relaxed load and store is enough and avoids a locked instruction. */
+/* Adds n to a worker's statistic. One writer per counter (its worker): a
+ * relaxed load and store is enough and avoids a locked instruction. */
+static inline void tally_stat_add_n(_Atomic uint64_t *v, uint64_t n)
+{
+    atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
 static inline void tally_stat_add(_Atomic uint64_t *v)
 {
-    atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    tally_stat_add_n(v, 1);
 }
 
 /* Queues c for tally_conn_pump() at the end of this loop iteration (once). */

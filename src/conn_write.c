@@ -66,9 +66,7 @@ static void serialize(tally_conn_t *c, tally_slot_t *s, tally_buf_t *out)
     while (b < TALLY_LATENCY_BUCKETS - 1 && us > tally_latency_bounds_us[b])
         b++;
     tally_stat_add(&w->stats.latency[b]);
-    atomic_store_explicit(&w->stats.latency_sum_us,
-                          atomic_load_explicit(&w->stats.latency_sum_us, memory_order_relaxed) + us,
-                          memory_order_relaxed);
+    tally_stat_add_n(&w->stats.latency_sum_us, us);
 }
 
 static void on_write(uv_write_t *req, int status)

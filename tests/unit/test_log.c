@@ -6,6 +6,7 @@
  * did not go out. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -75,13 +76,21 @@ static void *producer_main(void *arg)
     return NULL;
 }
 
+/* A pipe for the log to write to, SIGPIPE ignored; one_page shrinks it to
+ * a single page (the smallest a pipe gets) so that writes come back short. */
+static void open_pipe(int fds[2], bool one_page)
+{
+    signal(SIGPIPE, SIG_IGN);
+    assert_int_equal(pipe(fds), 0);
+    if (one_page)
+        assert_true(fcntl(fds[1], F_SETPIPE_SZ, 4096) >= 0);
+}
+
 static void test_lines_whole_and_in_order_through_a_slow_short_pipe(void **state)
 {
     (void)state;
-    signal(SIGPIPE, SIG_IGN);
     int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    assert_true(fcntl(fds[1], F_SETPIPE_SZ, 4096) >= 0); /* the smallest a pipe gets */
+    open_pipe(fds, true);
     assert_int_equal(fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK), 0);
 
     sink_t sink = {.fd = fds[0]};
@@ -131,9 +140,8 @@ static void test_lines_whole_and_in_order_through_a_slow_short_pipe(void **state
 static void test_lines_lost_to_a_broken_output_are_counted(void **state)
 {
     (void)state;
-    signal(SIGPIPE, SIG_IGN);
     int fds[2];
-    assert_int_equal(pipe(fds), 0);
+    open_pipe(fds, false);
     close(fds[0]); /* every write fails with EPIPE */
     uint64_t before = tally_log_dropped();
     assert_int_equal(tally_log_start(TALLY_LOG_INFO, TALLY_LOG_JSON, fds[1]), 0);
@@ -186,10 +194,8 @@ static void *quitter_main(void *arg)
 static void test_lines_delivered_plus_dropped_add_up_when_the_reader_leaves(void **state)
 {
     (void)state;
-    signal(SIGPIPE, SIG_IGN);
     int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    assert_true(fcntl(fds[1], F_SETPIPE_SZ, 4096) >= 0);
+    open_pipe(fds, true);
     quitter_t q = {.fd = fds[0], .want = 256 << 10};
     pthread_t reader, prod;
     assert_int_equal(pthread_create(&reader, NULL, quitter_main, &q), 0);
