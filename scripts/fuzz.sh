@@ -19,30 +19,18 @@ case $secs in
 esac
 targets="fuzz_http fuzz_config fuzz_url fuzz_replies"
 
+. scripts/lib.sh
 # Toolchain: the build dependencies, then clang with libFuzzer's runtime.
 scripts/setup.sh
-missing=""
-for p in clang llvm libclang-rt-14-dev; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-        missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
-    echo "fuzz: installing$missing" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get update -q >/dev/null
-    # shellcheck disable=SC2086
-    $sudo apt-get install -y -q --no-install-recommends $missing >/dev/null
-fi
+install_packages fuzz clang llvm libclang-rt-14-dev
 
 build="build-fuzz"
-if [ ! -f "$build/build.ninja" ]; then
-    CC=clang meson setup "$build" -Dfuzz=true -Dtests=false \
-        -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized >/dev/null
-fi
-grep -q 'tests/fuzz/fuzz_http:' "$build/build.ninja" || meson configure "$build" -Dfuzz=true >/dev/null
+export CC=clang
+ensure_build "$build" -Dfuzz=true -Dtests=disabled \
+    -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized
 # shellcheck disable=SC2046
-ninja -C "$build" $(for t in $targets; do printf 'tests/fuzz/%s ' "$t"; done) >/dev/null
+step build-fuzz "building the fuzz targets (ninja -C $build)" \
+    ninja -C "$build" $(for t in $targets; do printf 'tests/fuzz/%s ' "$t"; done)
 
 logs=$build/fuzz-logs
 artifacts=$build/fuzz-artifacts

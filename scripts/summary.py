@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Counts test results: cmocka TAP cases from meson's testlog.json and pytest
-cases from JUnit XML files (usage: summary.py TESTLOG.json JUNIT.xml...). Prints one line "N passed, N failed" (the last
+cases from JUnit XML files (usage: summary.py FILE..., each a testlog.json or
+an .xml). Prints one line "N passed, N failed" (the last
 line of the run) and exits 1 when something failed or nothing ran.
 
 A missing file, a meson test whose output holds no TAP result, a pytest run
@@ -56,12 +57,13 @@ def junit_counts(path):
 
 
 def main(argv):
-    if len(argv) < 2:
-        print("usage: summary.py TESTLOG.json JUNIT.xml...", file=sys.stderr)
+    if not argv:
+        print("usage: summary.py RESULTS...  (meson's testlog.json, pytest's JUnit .xml)",
+              file=sys.stderr)
         return 2
-    passed, failed = tap_counts(argv[0])
-    for path in argv[1:]:
-        p, f = junit_counts(path)
+    passed = failed = 0
+    for path in argv:
+        p, f = tap_counts(path) if path.endswith(".json") else junit_counts(path)
         passed += p
         failed += f
     print(f"{passed} passed, {failed} failed")

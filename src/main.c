@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,30 @@ static int port_is_free(const char *host, uint16_t port)
     return 0;
 }
 
+/* A start that cannot go on: the reason goes to the log (JSON on stdout,
+ * for the log's readers) and, in plain text, to stderr (for whoever
+ * started tallyd and reads their terminal). The log is stopped. */
+static void start_failed(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void start_failed(const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    tally_logf(TALLY_LOG_ERROR, "main", "%s", msg);
+    tally_log_stop();
+    fprintf(stderr, "tallyd: %s\n", msg);
+}
+
+static void listen_failed(const app_t *app, int err)
+{
+    start_failed("cannot listen on %s:%u: %s%s", app->cfg.host, app->cfg.port, strerror(-err),
+                 err == -EADDRINUSE ? " (another process listens there: stop it, or choose "
+                                      "another --port)"
+                                    : "");
+}
+
 static void stop_workers(app_t *app, int level)
 {
     for (unsigned i = 0; i < app->started; i++)
@@ -218,26 +243,21 @@ int main(int argc, char **argv)
     s->workers = calloc(nthreads, sizeof *s->workers);
     int *fds = calloc(nthreads, sizeof *fds);
     if (s->workers == NULL || fds == NULL) {
-        tally_logf(TALLY_LOG_ERROR, "main", "out of memory");
-        tally_log_stop();
+        start_failed("out of memory");
         return 1;
     }
 
     int probe = port_is_free(app.cfg.host, app.cfg.port);
     if (probe < 0) {
-        tally_logf(TALLY_LOG_ERROR, "main", "cannot listen on %s:%u: %s", app.cfg.host,
-                   app.cfg.port, strerror(-probe));
-        tally_log_stop();
+        listen_failed(&app, probe);
         return 1;
     }
     for (unsigned i = 0; i < nthreads; i++) {
         fds[i] = bound_socket(app.cfg.host, app.cfg.port, true);
         if (fds[i] < 0) {
-            tally_logf(TALLY_LOG_ERROR, "main", "cannot listen on %s:%u: %s", app.cfg.host,
-                       app.cfg.port, strerror(-fds[i]));
+            listen_failed(&app, fds[i]);
             for (unsigned j = 0; j < i; j++)
                 close(fds[j]);
-            tally_log_stop();
             return 1;
         }
     }
@@ -259,9 +279,7 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < nthreads; i++) {
         int rc = tally_worker_init(&s->workers[i], s, i + 1, fds[i]);
         if (rc != 0) {
-            tally_logf(TALLY_LOG_ERROR, "main", "cannot set up worker %u: %s", i + 1,
-                       uv_strerror(rc));
-            tally_log_stop();
+            start_failed("cannot set up worker %u: %s", i + 1, uv_strerror(rc));
             return 1;
         }
     }
@@ -272,6 +290,7 @@ int main(int argc, char **argv)
         if (rc != 0) {
             tally_logf(TALLY_LOG_ERROR, "main", "cannot start worker %u: %s", i + 1,
                        uv_strerror(rc));
+            fprintf(stderr, "tallyd: cannot start worker %u: %s\n", i + 1, uv_strerror(rc));
             app.exit_status = 1;
             break;
         }
@@ -280,10 +299,17 @@ int main(int argc, char **argv)
     app.started = started;
 
     if (started == nthreads) {
-        tally_logf(TALLY_LOG_INFO, "main",
-                   "tallyd %s serving http://%s:%u/ with %u threads, backend %s, cap %lld",
-                   TALLY_VERSION, app.cfg.host, app.cfg.port, nthreads,
-                   tally_backend_name(app.cfg.backend), (long long)app.cfg.cap);
+        char banner[256];
+        snprintf(
+            banner, sizeof banner, "serving http://%s%s%s:%u/ (%s backend, %u thread%s, cap %lld)",
+            strchr(app.cfg.host, ':') ? "[" : "", app.cfg.host,
+            strchr(app.cfg.host, ':') ? "]" : "", app.cfg.port, tally_backend_name(app.cfg.backend),
+            nthreads, nthreads == 1 ? "" : "s", (long long)app.cfg.cap);
+        tally_logf(TALLY_LOG_INFO, "main", "tallyd %s %s", TALLY_VERSION, banner);
+        /* Whoever started tallyd by hand with its log in a file still
+         * sees that it serves. */
+        if (isatty(STDERR_FILENO) && !isatty(STDOUT_FILENO))
+            fprintf(stderr, "tallyd: %s; log on stdout\n", banner);
     } else {
         app.stopping = true;
         stop_workers(&app, 2);

@@ -1,0 +1,220 @@
+"""Pristine Debian 12 roots for the front-door tests.
+
+A pristine root is what `debootstrap --variant=minbase bookworm` makes from
+the Debian mirror this machine's apt uses, with apt's package lists and
+downloaded .debs removed (as on a fresh machine or a container image: apt
+knows no package until `apt-get update`). It is made once and cached as a
+tarball, $TALLY_PRISTINE_CACHE/bookworm-minbase.tar (default
+/var/cache/tally-pristine), and every root a test needs is a fresh
+extraction of it under /var/tmp, holding a clean `git clone` of this
+repository's HEAD at /src/tally.
+
+Commands run inside a root through `unshare --mount --pid --fork
+--kill-child`: a mount namespace of their own, where the root gets /proc (of
+the new PID namespace), /dev and /sys, and then `chroot`. Nothing is mounted
+outside that namespace, so nothing is left mounted when it ends, and the
+root's PID 1 is the command itself: killing it (or the unshare holding it)
+ends every process started inside. The network is the machine's own (apt
+reaches the mirror; a tallyd inside listens on the machine's ports).
+
+Two things are added to the extracted root, neither of which changes what
+the commands must install or do: /etc/resolv.conf from the machine (a fresh
+machine has its own), and /usr/sbin/policy-rc.d answering 101, the usual
+chroot and container convention that keeps packages (redis-server,
+postgresql) from starting their services on the machine's ports when they
+are installed.
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("TALLY_PRISTINE_CACHE") or "/var/cache/tally-pristine")
+SUITE = "bookworm"
+INSIDE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def mirror():
+    """The Debian mirror this machine's apt uses (its first URIs: line, or
+    the first deb line of sources.list), else deb.debian.org."""
+    sources = Path("/etc/apt/sources.list.d/debian.sources")
+    if sources.exists():
+        m = re.search(r"^URIs:\s*(\S+)", sources.read_text(), re.M)
+        if m:
+            return m.group(1)
+    lst = Path("/etc/apt/sources.list")
+    if lst.exists():
+        m = re.search(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+%s\s" % SUITE, lst.read_text(), re.M)
+        if m:
+            return m.group(1)
+    return "http://deb.debian.org/debian"
+
+
+def tail(text, n=30):
+    return "\n".join(text.splitlines()[-n:])
+
+
+def base_tarball():
+    """The cached pristine root, made first if missing (about 20-50 s)."""
+    tar = CACHE / ("%s-minbase.tar" % SUITE)
+    if tar.exists():
+        return tar
+    if shutil.which("debootstrap") is None:
+        raise RuntimeError("debootstrap is not installed (apt-get install debootstrap)")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="make-", dir=CACHE))
+    try:
+        root = work / "root"
+        p = subprocess.run(["debootstrap", "--variant=minbase", SUITE, str(root), mirror()],
+                           capture_output=True, text=True, timeout=900)
+        if p.returncode != 0:
+            raise RuntimeError("debootstrap failed (exit %d):\n%s"
+                               % (p.returncode, tail(p.stdout + p.stderr)))
+        for d in ("var/cache/apt/archives", "var/lib/apt/lists"):
+            for f in (root / d).glob("*"):
+                if f.is_file():
+                    f.unlink()
+        part = work / "root.tar"
+        subprocess.run(["tar", "--numeric-owner", "-C", str(root), "-cf", str(part), "."],
+                       check=True, timeout=300)
+        os.replace(part, tar)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return tar
+
+
+def mounts_under(path):
+    """Mount points of this namespace at or below path."""
+    path = os.path.realpath(path)
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4].replace("\\040", " ")
+            if point == path or point.startswith(path + "/"):
+                out.append(point)
+    return out
+
+
+class Root:
+    """One fresh pristine root with a clean clone of HEAD at /src/tally."""
+
+    def __init__(self, name):
+        self.dir = Path(tempfile.mkdtemp(prefix="tally-pristine-%s-" % name, dir="/var/tmp"))
+        subprocess.run(["tar", "--numeric-owner", "-C", str(self.dir), "-xf",
+                        str(base_tarball())], check=True, timeout=300)
+        shutil.copy("/etc/resolv.conf", self.dir / "etc" / "resolv.conf")
+        rc = self.dir / "usr" / "sbin" / "policy-rc.d"
+        rc.write_text("#!/bin/sh\n# services are not started in this root\nexit 101\n")
+        rc.chmod(0o755)
+        (self.dir / "src").mkdir(exist_ok=True)
+        subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(REPO),
+                        str(self.dir / "src" / "tally")], check=True, timeout=300)
+        self.procs = []
+
+    def path(self, inside):
+        """The machine's path of a path inside the root."""
+        return self.dir / inside.lstrip("/")
+
+    def argv(self, command, cwd="/src/tally"):
+        """argv running the shell command line `command` in cwd inside the
+        root, as root, with a login shell's PATH and nothing else in the
+        environment."""
+        r = str(self.dir)
+        setup = ("mount -t proc proc '{r}/proc' && mount --rbind /dev '{r}/dev' && "
+                 "mount --rbind /sys '{r}/sys' && exec chroot '{r}' /usr/bin/env -i "
+                 "HOME=/root PATH={path} TERM=dumb /bin/sh -c \"$0\"").format(r=r, path=INSIDE_PATH)
+        inner = "cd '%s' && %s" % (cwd, command)
+        return ["unshare", "--mount", "--propagation", "private", "--pid", "--fork",
+                "--kill-child", "/bin/sh", "-c", setup, inner]
+
+    def start(self, command, out, err, cwd="/src/tally"):
+        """Starts command inside the root, its stdout and stderr going to
+        the files out and err; returns the Popen of the unshare."""
+        p = subprocess.Popen(self.argv(command, cwd), stdin=subprocess.DEVNULL,
+                             stdout=open(out, "wb"), stderr=open(err, "wb"),
+                             start_new_session=True)
+        self.procs.append(p)
+        return p
+
+    def run(self, command, timeout, cwd="/src/tally"):
+        """Runs command inside the root to its end: (status, stdout, stderr)."""
+        p = subprocess.run(self.argv(command, cwd), stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=timeout)
+        return p.returncode, p.stdout, p.stderr
+
+    @staticmethod
+    def pid1(p):
+        """The machine's PID of the first process inside p's namespace (the
+        command: the shell, then what it exec'd), or None."""
+        try:
+            kids = Path("/proc/%d/task/%d/children" % (p.pid, p.pid)).read_text().split()
+        except OSError:
+            return None
+        return int(kids[0]) if kids else None
+
+    def signal(self, p, sig):
+        pid = self.pid1(p)
+        if pid is not None:
+            os.kill(pid, sig)
+
+    def stop(self, p, timeout=20):
+        """SIGTERM to the command; its exit status (None if it had to be
+        killed)."""
+        if p.poll() is None:
+            self.signal(p, signal.SIGTERM)
+            try:
+                return p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(10)
+                return None
+        return p.returncode
+
+    def remove(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(10)
+        # The mounts live in the commands' namespaces; were one to show up
+        # here, deleting the tree would delete through it (/dev, /sys).
+        left = mounts_under(self.dir)
+        if left:
+            raise RuntimeError("still mounted, not removing %s: %s" % (self.dir, left))
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def wait_http(port, path="/healthz", timeout=600.0, alive=None):
+    """Seconds until GET path on 127.0.0.1:port answers 200, or None when
+    timeout passes or alive() turns false first."""
+    import socket
+
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if alive is not None and not alive():
+            return None
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(("GET %s HTTP/1.0\r\n\r\n" % path).encode())
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    return time.monotonic() - t0
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return None
+
+
+def port_is_free(port):
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
