@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -192,8 +193,6 @@ class Root:
 def wait_http(port, path="/healthz", timeout=600.0, alive=None):
     """Seconds until GET path on 127.0.0.1:port answers 200, or None when
     timeout passes or alive() turns false first."""
-    import socket
-
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         if alive is not None and not alive():
@@ -210,9 +209,10 @@ def wait_http(port, path="/healthz", timeout=600.0, alive=None):
 
 
 def port_is_free(port):
-    import socket
-
+    """Nobody listens on port (connections in TIME_WAIT do not count, as
+    they do not for tallyd, which binds with SO_REUSEADDR)."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("0.0.0.0", port))
         except OSError:
