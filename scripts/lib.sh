@@ -91,10 +91,13 @@ ensure_build() {
     reconfigure)
         # This tree's build directory, with other options (or half made, or
         # by another meson): set them; if meson refuses, make it again.
-        say "configuring $_dir/ again (meson setup --reconfigure $*)"
+        # (meson 1.0's `setup --reconfigure -Dopt=v` can keep the old value
+        # of a base option such as b_sanitize; `configure` sets it.)
+        say "configuring $_dir/ again (meson configure $*)"
         _rc=0
-        meson setup --reconfigure "$_dir" "$@" >"$TALLY_LOGS/configure.log" 2>&1 || _rc=$?
-        [ "$_rc" -eq 0 ] && return 0
+        { meson configure "$_dir" "$@" && meson setup --reconfigure "$_dir"; } \
+            >"$TALLY_LOGS/configure.log" 2>&1 || _rc=$?
+        [ "$_rc" -eq 0 ] && [ "$(python3 scripts/buildstate.py "$_dir" "$@")" = ok ] && return 0
         say "meson could not reconfigure $_dir/ ($TALLY_LOGS/configure.log); making it again"
         ;;
     *)

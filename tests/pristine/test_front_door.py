@@ -278,5 +278,5 @@ def test_command2_rerun_and_a_stale_option(root_b):
     assert rc == 0, e
     rc, out, err = root_b.run(COMMAND2 + " --unit", timeout=600)
     assert rc == 0, out[-3000:] + err[-3000:]
-    assert "configuring build/ again (meson setup --reconfigure -Dtests=enabled" in err, err
+    assert "configuring build/ again (meson configure -Dtests=enabled" in err, err
     assert out.strip().splitlines()[-1] == units
