@@ -77,9 +77,19 @@ install_packages() {
     # wait for the lock rather than fail.
     step apt-update "$_who: apt-get update" \
         $_sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -q
-    step apt-install "$_who: apt-get install ($# packages)" \
-        $_sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 \
-        install -y -q --no-install-recommends "$@"
+    say "$_who: apt-get install ($# packages)"
+    _log=$TALLY_LOGS/apt-install.log
+    _rc=0
+    $_sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 \
+        install -y -q --no-install-recommends "$@" >"$_log" 2>&1 || _rc=$?
+    [ "$_rc" -eq 0 ] && return 0
+    # apt-get update succeeds when a mirror is unreachable (it only warns);
+    # its warnings are then the reason the install cannot find a package.
+    if grep -qE '^(Err|W|E):' "$TALLY_LOGS/apt-update.log"; then
+        say "apt-get update had warned:"
+        grep -E '^(Err|W|E):' "$TALLY_LOGS/apt-update.log" | tail -n 8 | sed 's/^/    /' >&2
+    fi
+    fail "$_who: apt-get install ($# packages)" "$_rc" "$_log"
 }
 
 ensure_build() {
