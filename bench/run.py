@@ -3,22 +3,28 @@
 in one run, on one machine.
 
     bench/run            full run: writes bench/results/{results.md,results.png,raw.json}
-    bench/run --smoke    a few seconds per load, one repetition, results in a temp
-                         directory; no targets checked (CI runs this so it cannot rot)
+    bench/run --smoke    one repetition of short loads (ab -n as in the full run),
+                         results in a temp directory; targets shown but not
+                         binding; fails if a server got no requests or a
+                         target could not be measured (CI runs this so it
+                         cannot rot)
 
 Servers: tallyd with the memory, redis and postgres backends, each with CAP 100
 (the original's benchmark: after 100 requests every answer is "go away") and
 with a huge CAP (every request makes a claim); nginx from Debian returning a
-static body (../shared/peers/nginx); the Python original with Redis when
-../shared/peers/pythonricing is present. tallyd logs to a file with its
-default settings, as a user would run it; every server's log file is emptied
-after each of its loads (as logrotate's copytruncate would), so that one
-load's log writeback does not land on the next server's load.
+static body, with its access log off and with a JSON access log
+(bench/peers/nginx); the Python original with its own Redis
+(bench/peers/python). Every peer is part of the repository, and one that
+cannot start fails the run. tallyd logs to a file with its default settings,
+as a user would run it; every server's log file is emptied after each of its
+loads (as logrotate's copytruncate would), so that one load's log writeback
+does not land on the next server's load.
 
 Loads, interleaved over the repetitions (every server gets each load once per
 repetition before the next repetition starts). Within a load the servers a
 target compares are measured back to back: the Python original, tally memory
-and nginx first, then the three "claims" servers, then the rest; the order is
+and nginx static first (nginx with its JSON access log right after), then the
+three "claims" servers, then the rest; the order is
 reversed every other repetition (six by default, so each of a pair goes first
 equally often). Every target comparing two servers is the median of their
 per-repetition ratios: this shared VM's speed drifts by up to 2x within
@@ -32,7 +38,9 @@ The ratio of the two medians is reported beside it.
 Reported per server and load: median req/s, p50 and p99 latency, the server's
 own CPU time per request (utime+stime of its whole process tree from /proc,
 before and after the run), and RSS after the run; plus tallyd's RSS with
-1,000 idle keep-alive connections open. Client and server share the
+1,000 idle keep-alive connections open; and, as facts rather than targets,
+how many requests each CAP-100 server told "hello" (from its log: tallyd
+exactly 100, the racy Python original more). Client and server share the
 machine's CPUs: compare the ratios of one run, and CPU per request.
 """
 
@@ -54,7 +62,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PEERS = REPO.parent / "shared" / "peers"
+PEERS = REPO / "bench" / "peers"
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 HUGE_CAP = 10**15
@@ -127,15 +135,36 @@ def rss_bytes(pids):
 # -- servers ------------------------------------------------------------------
 
 
+class PeerError(RuntimeError):
+    """A server the benchmark needs could not be started: the run fails."""
+
+
+def log_tail(path, n=15):
+    """The last n lines of a log, for an error message: a loguru-serialized
+    line is shown as its text, a long line as its start and end."""
+    try:
+        lines = Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        return "    (no log)"
+    out = []
+    for line in lines[-n:]:
+        try:
+            line = json.loads(line)["text"].strip().replace("\n", " | ")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass
+        out.append("    " + (line if len(line) <= 300 else line[:140] + " ... " + line[-140:]))
+    return "\n".join(out) or "    (log empty)"
+
+
 class Proc:
-    def __init__(self, name, argv, env=None, cwd=None, log=None, root_pid_file=None):
+    def __init__(self, name, argv, env=None, cwd=None, log=None):
         self.name = name
+        self.log_path = Path(log) if log else None
         # O_APPEND, so that after rotate() the server writes from offset 0
         self.log = open(log or os.devnull, "ab")
         self.p = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                                   stdout=self.log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
-        self.root_pid_file = root_pid_file
 
     def pids(self):
         return proc_tree(self.p.pid)
@@ -211,24 +240,60 @@ class Postgres:
 
 
 class Server:
-    """A server under test: name, port, and how to start/stop it."""
+    """A server under test: name, port, and its process (a Proc or an Nginx:
+    pids(), rotate(), stop(), log_path). counts_hellos: a CAP-100 server
+    whose log's "Request #N" lines are counted (see count_hellos)."""
 
-    def __init__(self, name, port, proc, note=""):
+    def __init__(self, name, port, proc, note="", counts_hellos=False):
         self.name = name
         self.port = port
         self.proc = proc
         self.note = note
+        self.hellos = [] if counts_hellos else None
+        self.scan_log = counts_hellos
 
     @property
     def url(self):
         return "http://127.0.0.1:%d/" % self.port
 
     def pids(self):
-        return self.proc.pids() if self.proc else nginx_pids()
+        return self.proc.pids()
 
     def rotate_log(self):
-        if self.proc:
-            self.proc.rotate()
+        """Counts the load's hellos (while there can be any), then empties
+        the log."""
+        if self.scan_log and self.proc.log_path:
+            found = count_hellos(self.proc.log_path)
+            self.hellos += found
+            # the counter only grows: once a load has found none after some
+            # were found, no later load can have any
+            if self.hellos and not found:
+                self.scan_log = False
+        self.proc.rotate()
+
+
+def count_hellos(path):
+    """The N of every "Request #N" line in a JSON log (loguru's serialized
+    shape, which tallyd and the Python original both write: the number is
+    record.extra.request_count). Only lines mentioning request_count are
+    parsed."""
+    found = []
+    try:
+        f = open(path, "rb")
+    except OSError:
+        return found
+    with f:
+        for line in f:
+            if b'"request_count"' not in line:
+                continue
+            try:
+                rec = json.loads(line)["record"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            n = (rec.get("extra") or {}).get("request_count")
+            if isinstance(n, int) and str(rec.get("message", "")).startswith("Request #"):
+                found.append(n)
+    return found
 
 
 def start_tally(tallyd, name, workdir, backend_flags, cap, threads):
@@ -241,13 +306,15 @@ def start_tally(tallyd, name, workdir, backend_flags, cap, threads):
            if not re.match(r"^(TALLY_.*|PORT|REDIS_URL|DATABASE_URL)$", k)}
     p = Proc(name, argv + backend_flags, env=env, log=log)
     if not wait_port(port, path="/readyz"):
-        raise RuntimeError("%s did not start; see %s" % (name, log))
+        p.stop()
+        raise RuntimeError("%s did not start; its log:\n%s" % (name, log_tail(log)))
     # /readyz answers 200 once every worker's backend is connected
     for _ in range(200):
         if http_status(port, "/readyz") == 200:
             break
         time.sleep(0.02)
-    return Server(name, port, p, "CAP %s" % ("10^15" if cap == HUGE_CAP else cap))
+    return Server(name, port, p, "CAP %s" % ("10^15" if cap == HUGE_CAP else cap),
+                  counts_hellos=cap == 100)
 
 
 def http_status(port, path):
@@ -260,62 +327,123 @@ def http_status(port, path):
         return None
 
 
-NGINX_CONF = None
+def nginx_binary():
+    return shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None)
 
 
-def nginx_pids():
-    if NGINX_CONF is None:
-        return []
-    try:
-        master = int((NGINX_CONF.parent / "nginx.pid").read_text())
-    except (OSError, ValueError):
-        return []
-    return proc_tree(master)
+class Nginx:
+    """One nginx from bench/peers/nginx/<variant>.conf, in a directory of its
+    own under the run's work directory (its config with the placeholders
+    filled in, pid file, error log, temp paths, access log). nginx
+    daemonizes, so it runs in a session of its own, as a service would."""
 
+    def __init__(self, variant, workdir):
+        src = PEERS / "nginx" / (variant + ".conf")
+        if not src.is_file():
+            raise PeerError("nginx peer %s is missing" % src)
+        self.bin = nginx_binary()
+        if not self.bin:
+            raise PeerError("nginx not found (Debian: apt-get install nginx-light); "
+                            "bench/run installs it")
+        self.port = free_port()
+        self.dir = Path(workdir) / ("nginx-" + variant)
+        self.dir.mkdir()
+        text = src.read_text().replace("@PORT@", str(self.port)).replace("@WORKDIR@", str(self.dir))
+        left = sorted(set(re.findall(r"@[A-Z_]+@", text)))
+        if left:
+            raise PeerError("%s: placeholders not filled in: %s" % (src, " ".join(left)))
+        self.conf = self.dir / "nginx.conf"
+        self.conf.write_text(text)
+        self.pid_file = self.dir / "nginx.pid"
+        self.log_path = self.dir / "access.log"  # written by json-log only
+        self.started = False
+        r = subprocess.run(self._argv(), capture_output=True, text=True)
+        if r.returncode != 0:
+            raise PeerError("nginx (%s) did not start:\n%s\n%s" % (
+                src, (r.stderr or r.stdout).strip(), log_tail(self.dir / "error.log")))
+        self.started = True
+        if not wait_port(self.port):
+            self.stop()
+            raise PeerError("nginx (%s) does not answer on port %d; its error log:\n%s" % (
+                src, self.port, log_tail(self.dir / "error.log")))
 
-def start_nginx(workdir):
-    global NGINX_CONF
-    src = PEERS / "nginx" / "nginx.conf"
-    if not src.exists():
-        return None
-    port = free_port()
-    conf = Path(workdir) / "nginx.conf"
-    text = src.read_text().replace("127.0.0.1:8090", "127.0.0.1:%d" % port)
-    conf.write_text(text.replace("/tmp/peers-nginx", str(Path(workdir) / "nginx")))
-    NGINX_CONF = conf
-    subprocess.run(["nginx", "-c", str(conf)], check=True, capture_output=True)
-    if not wait_port(port):
-        raise RuntimeError("nginx did not start")
-    return Server("nginx static", port, None, "static body, access_log off")
+    def _argv(self, *extra):
+        # -e: the error log from the start, not the compiled-in /var/log/nginx
+        return [self.bin, "-p", str(self.dir), "-e", str(self.dir / "error.log"),
+                "-c", str(self.conf)] + list(extra)
 
+    def pids(self):
+        try:
+            master = int(self.pid_file.read_text())
+        except (OSError, ValueError):
+            return []
+        return proc_tree(master)
 
-def stop_nginx():
-    if NGINX_CONF:
-        subprocess.run(["nginx", "-c", str(NGINX_CONF), "-s", "quit"], capture_output=True)
+    def rotate(self):
+        """Empties the access log (nginx opens it O_APPEND), as Proc.rotate."""
+        try:
+            os.truncate(self.log_path, 0)
+        except OSError:
+            pass
+
+    def stop(self):
+        if not self.started:
+            return
+        self.started = False
+        pids = self.pids()
+        subprocess.run(self._argv("-s", "quit"), capture_output=True)
         for _ in range(100):
-            if not nginx_pids():
-                break
+            if not any(Path("/proc/%d" % p).exists() for p in pids):
+                return
             time.sleep(0.05)
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
-def start_python_peer(workdir, redis):
-    run = PEERS / "pythonricing" / "run.sh"
-    if not run.exists():
-        return None
-    probe = subprocess.run(["/usr/bin/python3", "-c", "import uvicorn, starlette, redis, loguru"],
-                           capture_output=True)
-    if probe.returncode != 0:
-        print("bench: the Python peer's packages are missing (python3-uvicorn, python3-starlette,"
-              " python3-redis, python3-loguru); skipping it", file=sys.stderr)
-        return None
+def start_nginx(workdir, variant, name, note):
+    ng = Nginx(variant, workdir)
+    return Server(name, ng.port, ng, note)
+
+
+PYTHON_PEER_MODULES = {"uvicorn": "python3-uvicorn", "starlette": "python3-starlette",
+                       "redis.asyncio": "python3-redis", "loguru": "python3-loguru",
+                       "uvloop": "python3-uvloop", "httptools": "python3-httptools"}
+
+
+def start_python_peer(workdir, redis, workers=2):
+    run = PEERS / "python" / "run.sh"
+    if not run.is_file():
+        raise PeerError("the Python peer %s is missing" % run)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV")}
+    missing = [pkg for mod, pkg in PYTHON_PEER_MODULES.items()
+               if subprocess.run(["/usr/bin/python3", "-c", "import " + mod], env=env,
+                                 capture_output=True).returncode != 0]
+    if missing:
+        raise PeerError("the Python peer needs Debian's %s (bench/run installs them)"
+                        % " ".join(missing))
     port = free_port()
-    env = dict(os.environ, REDIS_HOST="127.0.0.1", REDIS_PORT=str(redis.port),
-               PYTHON="/usr/bin/python3")
-    p = Proc("python", ["sh", str(run), "2", str(port)], env=env,
-             log=Path(workdir) / "python-peer.log")
-    if not wait_port(port, timeout=30):
-        raise RuntimeError("the Python peer did not start")
-    return Server("Python original", port, p, "uvicorn --workers 2 + Redis")
+    log = Path(workdir) / "python-peer.log"
+    p = Proc("python", ["sh", str(run), str(workers), str(port), "127.0.0.1", str(redis.port)],
+             env=env, log=log)
+    # Up once every worker has started its app (connected to Redis); the
+    # probe asks for a path without a route, so it does not count.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        text = log.read_bytes()
+        if b"Application startup failed" in text or p.p.poll() is not None:
+            break
+        if text.count(b"Application startup complete") >= workers and wait_port(
+                port, timeout=1, path="/bench-probe"):
+            return Server("Python original", port, p, "uvicorn --workers %d + Redis" % workers,
+                          counts_hellos=True)
+        time.sleep(0.1)
+    p.stop()
+    raise PeerError("the Python peer (%s) did not start; its log:\n%s" % (run, log_tail(log)))
 
 
 # -- loads --------------------------------------------------------------------
@@ -508,6 +636,24 @@ def targets(table, results, idle_mb):
     ]
 
 
+NGINX_JSON = "nginx static, JSON access log"
+
+
+def informational(table, results):
+    """Ratios with nginx's JSON-logging variant, in targets()'s shape (no
+    limit): shown, never judged. Empty if it was not measured."""
+    if not any(n == NGINX_JSON for (n, _) in table):
+        return []
+    return [
+        pair_target(results, table, "wrk: tally memory / nginx static, JSON access log (req/s)",
+                    "tally memory", NGINX_JSON, "wrk", "rps", None, None),
+        pair_target(results, table, "ab: tally memory's CPU per request / nginx JSON log's",
+                    "tally memory", NGINX_JSON, "ab", "cpu_us_per_req", None, None),
+        pair_target(results, table, "wrk: nginx JSON log / nginx static (req/s)",
+                    NGINX_JSON, "nginx static", "wrk", "rps", None, None),
+    ]
+
+
 def write_report(outdir, results, servers, idle_mb, args, started):
     table = summarize(results, servers)
     lines = ["# tally benchmark", "",
@@ -540,18 +686,52 @@ def write_report(outdir, results, servers, idle_mb, args, started):
     for name, val, lim, cmp, of_medians, pairs in targets(table, results, idle_mb):
         if val is None:
             verdict = "not measured"
-        elif args.smoke:
-            verdict = "smoke run: not judged"
         else:
             verdict = "met" if (val <= lim if cmp == "le" else val >= lim) else "NOT met"
+            if args.smoke:
+                verdict += " (smoke run: not binding)"
         lines.append("| %s | %s | %s | %s | %s |" % (
             name, fmt(val, "d" if isinstance(val, int) else ".2f"), fmt(of_medians, ".2f"),
             " ".join("%.2f" % r for r in pairs) if pairs else "", verdict))
     lines.append("")
+    info = informational(table, results)
+    if info:
+        lines += ["## nginx with a JSON access log (informational, not targets)", "",
+                  "tallyd writes a JSON line per request; nginx static, with its access log "
+                  "off, does not. nginx static, JSON access log writes one too "
+                  "(`log_format escape=json`, buffered 64 KiB / 1 s), measured right after "
+                  "nginx static and so one server away from tally memory.", "",
+                  "| ratio | median of per-repetition ratios | ratio of medians | per repetition |",
+                  "|---|---:|---:|---|"]
+        for name, val, _, _, of_medians, pairs in info:
+            lines.append("| %s | %s | %s | %s |" % (name, fmt(val, ".2f"), fmt(of_medians, ".2f"),
+                                                   " ".join("%.2f" % r for r in pairs)))
+        lines.append("")
+    counted = [s for s in servers if s.hellos is not None]
+    if counted:
+        lines += ["## Exactness (facts, not targets)", "",
+                  "Requests each CAP-100 server told \"hello\" over the run, counted from its "
+                  "log's \"Request #N\" lines (record.extra.request_count). No counter is reset "
+                  "during a run, so they all come from the server's first load "
+                  "(ab -n %d -c 10)." % args.ab_n, "",
+                  "| server | hellos | distinct N | N from-to | |", "|---|---:|---:|---|---|"]
+        for s in counted:
+            h = s.hellos
+            if s.name.startswith("tally"):
+                verdict = ("exact: 1 to 100, each once" if sorted(h) == list(range(1, 101))
+                           else "NOT exact")
+            else:
+                verdict = ("racy get-then-set: %d hellos beyond 100" % (len(h) - 100)
+                           if len(h) > 100 else "")
+            lines.append("| %s | %d | %d | %s | %s |" % (
+                s.name, len(h), len(set(h)), "%d-%d" % (min(h), max(h)) if h else "-", verdict))
+        lines.append("")
     (outdir / "results.md").write_text("\n".join(lines))
     (outdir / "raw.json").write_text(json.dumps({"machine": machine(), "started": started.isoformat(),
                                                  "args": vars(args), "runs": results,
-                                                 "idle_rss_mb": idle_mb}, indent=1))
+                                                 "idle_rss_mb": idle_mb,
+                                                 "hellos": {s.name: s.hellos for s in counted}},
+                                                indent=1))
     plot(outdir, table, servers)
     return "\n".join(lines)
 
@@ -592,21 +772,24 @@ plot '%s' using 2:xtic(1) title columnheader(2), '' using 3 title columnheader(3
 
 
 # tally memory sits between its two partners, as does tally memory, claims.
-MEASURE_ORDER = ["Python original", "tally memory", "nginx static", "tally redis, claims",
-                 "tally memory, claims", "tally postgres, claims", "tally redis", "tally postgres"]
+# nginx's JSON-logging variant right after nginx static: one server from tally
+# memory, and the pairs the targets compare stay back to back.
+MEASURE_ORDER = ["Python original", "tally memory", "nginx static", NGINX_JSON,
+                 "tally redis, claims", "tally memory, claims", "tally postgres, claims",
+                 "tally redis", "tally postgres"]
 
 
 def measure_order(servers):
     """The servers in MEASURE_ORDER: each pair a target compares is measured
-    back to back (the Python original, tally memory and nginx; the claims
-    servers)."""
+    back to back (the Python original, tally memory and nginx static; the
+    claims servers)."""
     rank = {n: i for i, n in enumerate(MEASURE_ORDER)}
     return sorted(servers, key=lambda s: rank.get(s.name, len(rank)))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--smoke", action="store_true", help="seconds, one repetition, no targets")
+    ap.add_argument("--smoke", action="store_true", help="short loads, one repetition, targets not binding")
     ap.add_argument("--reps", type=int, default=6)
     ap.add_argument("--tallyd", default=str(REPO / "build" / "tallyd"))
     ap.add_argument("--threads", type=int, default=0, help="tallyd --threads (0: its default)")
@@ -615,7 +798,10 @@ def main():
     args = ap.parse_args()
     args.ab_n, args.abk_n, args.wrk_s = 10000, 50000, 10
     if args.smoke:
-        args.reps, args.ab_n, args.abk_n, args.wrk_s = 1, 500, 2000, 1
+        # ab -n as in the full run: with fewer, a server's CPU time over the
+        # load can round to zero clock ticks (10 ms each) and the CPU target
+        # goes unmeasured
+        args.reps, args.ab_n, args.abk_n, args.wrk_s = 1, 10000, 2000, 1
     outdir = Path(args.out) if args.out else (Path(tempfile.mkdtemp(prefix="tally-bench-"))
                                               if args.smoke else REPO / "bench" / "results")
     outdir.mkdir(parents=True, exist_ok=True)
@@ -624,6 +810,8 @@ def main():
     servers, backends = [], []
     results = []
     idle_mb = None
+    failure = None
+    unmeasured = []
     try:
         redis = Redis(workdir)
         backends.append(redis)
@@ -642,14 +830,13 @@ def main():
                                    pg_flags + ["--key", "bench100"], 100, t))
         servers.append(start_tally(args.tallyd, "tally postgres, claims", workdir,
                                    pg_flags + ["--key", "benchhuge"], HUGE_CAP, t))
-        ng = start_nginx(workdir)
-        if ng:
-            servers.append(ng)
+        servers.append(start_nginx(workdir, "static", "nginx static",
+                                   "static body, access_log off"))
+        servers.append(start_nginx(workdir, "json-log", NGINX_JSON,
+                                   "static body, JSON access log, buffered"))
         peer_redis = Redis(workdir)
         backends.append(peer_redis)
-        py = start_python_peer(workdir, peer_redis)
-        if py:
-            servers.append(py)
+        servers.append(start_python_peer(workdir, peer_redis))
         measured = servers
         if args.only:
             keep = set(args.only.split(","))
@@ -663,7 +850,7 @@ def main():
                     s.rotate_log()
                     r.update(server=s.name, load=load, rep=rep)
                     results.append(r)
-                    print("rep %d %-7s %-24s %9s req/s  p99 %6s ms  cpu %6s us/req  rss %5s MB" % (
+                    print("rep %d %-7s %-29s %9s req/s  p99 %6s ms  cpu %6s us/req  rss %5s MB" % (
                         rep + 1, load, s.name, fmt(r["rps"], ".0f"), fmt(r["p99_ms"], ".2f"),
                         fmt(r["cpu_us_per_req"], ".1f"), fmt(r["rss_mb"], ".1f")), flush=True)
         mem = next((s for s in servers if s.name == "tally memory"), None)
@@ -671,25 +858,34 @@ def main():
             idle_mb = idle_rss(mem, 100 if args.smoke else 1000)
         shown = [s for s in servers if s in measured]
         report = write_report(outdir, results, shown, idle_mb, args, started)
+        unmeasured = [t[0] for t in targets(summarize(results, shown), results, idle_mb)
+                      if t[1] is None]
         print()
         print(report)
         print("results in %s" % outdir)
+    except RuntimeError as e:  # PeerError, or a tallyd or Redis that did not start
+        failure = str(e)
     finally:
         for s in servers:
-            if s.proc:
-                s.proc.stop()
-        stop_nginx()
+            s.proc.stop()
         for b in backends:
             try:
                 b.stop()
             except Exception as e:  # keep cleaning up
                 print("bench: stopping a backend: %s" % e, file=sys.stderr)
         shutil.rmtree(workdir, ignore_errors=True)
+    if failure:
+        print("bench: %s" % failure, file=sys.stderr)
+        print("bench: run failed", file=sys.stderr)
+        return 1
     if args.smoke:
         bad = [r for r in results if not r["requests"]
                or (r["server"].startswith("tally") and (r.get("failed") or 0) > 0)]
         if bad or not results:
             print("bench smoke: %d runs without requests or with failures" % len(bad))
+            return 1
+        if unmeasured and not args.only:
+            print("bench smoke: targets not measured: %s" % "; ".join(unmeasured))
             return 1
     return 0
 
