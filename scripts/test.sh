@@ -43,11 +43,14 @@ done
 # A setup or build that fails still ends with the line CI reads.
 trap '[ $? -eq 0 ] || echo "0 passed, 1 failed"' EXIT
 scripts/setup.sh --test
-# shellcheck disable=SC2086
-ensure_build "$build" $opts
-step "build-$build" "building everything in $build/ (ninja -C $build)" ninja -C "$build"
+if [ "$suites" != pristine ]; then # the pristine roots build their own clones
+    # shellcheck disable=SC2086
+    ensure_build "$build" $opts
+    step "build-$build" "building everything in $build/ (ninja -C $build)" ninja -C "$build"
+fi
 trap - EXIT
 
+mkdir -p "$build"
 rm -f "$build/meson-logs/testlog.json" "$build"/pytest-*.xml
 results=""
 for suite in $suites; do

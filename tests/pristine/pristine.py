@@ -114,6 +114,11 @@ class Root:
         rc.write_text("#!/bin/sh\n# services are not started in this root\nexit 101\n")
         rc.chmod(0o755)
         (self.dir / "src").mkdir(exist_ok=True)
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True).stdout
+        if dirty.strip():
+            print("\n[front door] note: uncommitted changes are not in the roots, which hold a "
+                  "clean clone of HEAD:\n" + dirty, flush=True)
         subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(REPO),
                         str(self.dir / "src" / "tally")], check=True, timeout=300)
         self.procs = []
