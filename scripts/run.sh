@@ -10,5 +10,5 @@ scripts/setup.sh
 # build/ is shared with scripts/test.sh; any tests= setting serves.
 ensure_build build -Db_sanitize=none -Dfuzz=false
 step build "building tallyd (ninja -C build tallyd)" ninja -C build tallyd
-say "starting build/tallyd $*"
+say "starting build/tallyd${*:+ $*}"
 exec build/tallyd "$@"
