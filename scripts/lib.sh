@@ -106,9 +106,9 @@ ensure_build() {
         say "configuring $_dir/ again (meson configure $*)"
         _rc=0
         { meson configure "$_dir" "$@" && meson setup --reconfigure "$_dir"; } \
-            >"$TALLY_LOGS/configure.log" 2>&1 || _rc=$?
+            >"$TALLY_LOGS/configure-$_dir.log" 2>&1 || _rc=$?
         [ "$_rc" -eq 0 ] && [ "$(python3 scripts/buildstate.py "$_dir" "$@")" = ok ] && return 0
-        say "meson could not reconfigure $_dir/ ($TALLY_LOGS/configure.log); making it again"
+        say "meson could not reconfigure $_dir/ ($TALLY_LOGS/configure-$_dir.log); making it again"
         ;;
     *)
         [ -e "$_dir" ] && say "$_dir/ is not a build directory of this tree: making it again"
@@ -116,5 +116,5 @@ ensure_build() {
     esac
     # Generated, never edited by hand: safe to replace.
     rm -rf "$_dir"
-    step configure "configuring $_dir/ (meson setup $*)" meson setup "$_dir" "$@"
+    step "configure-$_dir" "configuring $_dir/ (meson setup $*)" meson setup "$_dir" "$@"
 }

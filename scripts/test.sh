@@ -46,7 +46,7 @@ scripts/setup.sh --test
 if [ "$suites" != pristine ]; then # the pristine roots build their own clones
     # shellcheck disable=SC2086
     ensure_build "$build" $opts
-    step "build-$build" "building everything in $build/ (ninja -C $build)" ninja -C "$build"
+    step "$build" "building everything in $build/ (ninja -C $build)" ninja -C "$build"
 fi
 trap - EXIT
 
