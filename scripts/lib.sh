@@ -24,8 +24,10 @@ say() {
 fail() {
     say "FAILED: $1 (exit status $2)"
     if [ -s "$3" ]; then
+        # ninja's progress lines ("[12/29] Compiling ...") say nothing of
+        # what failed: leave them out.
         say "last lines of $3:"
-        tail -n "${TALLY_FAIL_LINES:-30}" "$3" | sed 's/^/    /' >&2
+        grep -v '^\[[0-9]*/[0-9]*\] ' "$3" | tail -n "${TALLY_FAIL_LINES:-30}" | sed 's/^/    /' >&2
     fi
     say "the whole output of that step is in $3"
     exit "$2"
