@@ -52,7 +52,7 @@ static struct {
     size_t queued;
     chunk_t *free;
     int nfree;
-    unsigned freed; /* chunks the writer freed since it was last idle */
+    unsigned freed; /* chunks the writer freed since it was last idle (its own) */
     bool stop;
     bool waiting;
     bool started;
@@ -172,6 +172,17 @@ static void write_chunks(chunk_t *list)
     add_dropped(lost);
 }
 
+/* Frees a list of chunks: the writer's own work (L.freed is its count). */
+static void free_chunks(chunk_t *list)
+{
+    while (list) {
+        chunk_t *c = list;
+        list = c->next;
+        chunk_free(c);
+        L.freed++;
+    }
+}
+
 /* Empties the written chunks and keeps up to FREE_CHUNKS_MAX of them for
  * the workers to reuse (one lock for the whole list); frees the rest. */
 static void recycle_chunks(chunk_t *list)
@@ -193,12 +204,7 @@ static void recycle_chunks(chunk_t *list)
         }
     }
     pthread_mutex_unlock(&L.mu);
-    while (spare) {
-        chunk_t *c = spare;
-        spare = c->next;
-        chunk_free(c);
-        L.freed++; /* the writer's own: only it recycles */
-    }
+    free_chunks(spare);
 }
 
 /* Called by the writer, L.mu held, when it is about to wait with nothing
@@ -220,12 +226,7 @@ static void shed_idle_memory(void)
         extra = c;
     }
     pthread_mutex_unlock(&L.mu);
-    while (extra) {
-        chunk_t *c = extra;
-        extra = c->next;
-        chunk_free(c);
-        L.freed++;
-    }
+    free_chunks(extra);
     if (L.freed >= FREE_CHUNKS_MAX)
         malloc_trim(0);
     L.freed = 0;
