@@ -39,7 +39,8 @@ def main(argv):
         if isinstance(value, bool):
             value = "true" if value else "false"
         elif isinstance(value, list):
-            value = ",".join(value)
+            # newer meson: b_sanitize is an array, [] for none
+            value = ",".join(value) or "none"
         if str(value) != want:
             return "reconfigure"
     return "ok"

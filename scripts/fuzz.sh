@@ -8,7 +8,7 @@
 # and its log in build-fuzz/fuzz-logs/. One line per target, then the plain
 # line "N passed, N failed"; the exit status is 0 only when all passed.
 set -eu
-cd "$(dirname "$0")/.."
+cd -P -- "$(dirname -- "$0")/.." >/dev/null # (CDPATH would print the directory)
 
 secs=${1:-60}
 case $secs in

@@ -4,7 +4,7 @@
 # One line per step on stderr; a step that fails is named, with the last
 # lines of its output, and the exit status is not 0. stdout is tallyd's log.
 set -eu
-cd "$(dirname "$0")/.."
+cd -P -- "$(dirname -- "$0")/.." >/dev/null # (CDPATH would print the directory)
 . scripts/lib.sh
 scripts/setup.sh
 # build/ is shared with scripts/test.sh; any tests= setting serves.

@@ -5,7 +5,7 @@
 #   scripts/setup.sh --test   also the test suite's tools and real servers
 # A failed apt-get is named, with the last lines of its output (.logs/).
 set -eu
-cd "$(dirname "$0")/.."
+cd -P -- "$(dirname -- "$0")/.." >/dev/null # (CDPATH would print the directory)
 . scripts/lib.sh
 
 pkgs="meson ninja-build pkg-config gcc libc6-dev libuv1-dev libpq-dev libhiredis-dev node-llhttp"

@@ -15,7 +15,7 @@
 # last lines of its output. The last line printed is "N passed, N failed";
 # the exit status is 0 only when tests ran and none failed.
 set -eu
-cd "$(dirname "$0")/.."
+cd -P -- "$(dirname -- "$0")/.." >/dev/null # (CDPATH would print the directory)
 . scripts/lib.sh
 
 build=build
@@ -42,8 +42,14 @@ done
 
 # A setup or build that fails still ends with the line CI reads.
 trap '[ $? -eq 0 ] || echo "0 passed, 1 failed"' EXIT
-scripts/setup.sh --test
-if [ "$suites" != pristine ]; then # the pristine roots build their own clones
+if [ "$suites" = pristine ]; then
+    # The roots install and build their own clones; this machine needs
+    # only what drives them. Results go to .logs/, not to a build/ that
+    # would then be empty.
+    install_packages "test --pristine" debootstrap git python3 python3-pytest apache2-utils
+    build=.logs
+else
+    scripts/setup.sh --test
     # shellcheck disable=SC2086
     ensure_build "$build" $opts
     step "$build" "building everything in $build/ (ninja -C $build)" ninja -C "$build"
@@ -73,7 +79,6 @@ for suite in $suites; do
         results="$results $build/pytest-containers.xml"
         ;;
     pristine)
-        install_packages "test --pristine" debootstrap
         say "front-door tests (pytest tests/pristine: the two commands in pristine Debian 12 roots)"
         /usr/bin/python3 -m pytest tests/pristine -v -s -p no:cacheprovider \
             --junitxml="$build/pytest-pristine.xml" || true

@@ -20,8 +20,10 @@
 #define CHUNK_SIZE      (64u << 10)
 #define CHUNK_HANDOFF   (48u << 10)
 #define FREE_CHUNKS_MAX 16
-/* Free chunks kept while nothing is logged; see shed_idle_memory(). */
+/* Free chunks kept once nothing has been logged for IDLE_SHED_S seconds;
+ * see shed_idle_memory(). */
 #define FREE_CHUNKS_IDLE 4
+#define IDLE_SHED_S      1
 /* The writer's pause between batches under load; see writer_main(). */
 #define WRITER_NAP_NS (20 * 1000 * 1000)
 /* Chunks per writev(2) (well under IOV_MAX). */
@@ -52,7 +54,7 @@ static struct {
     size_t queued;
     chunk_t *free;
     int nfree;
-    unsigned freed; /* chunks the writer freed since it was last idle (its own) */
+    unsigned freed; /* chunks the writer freed since its last malloc_trim() (its own) */
     bool stop;
     bool waiting;
     bool started;
@@ -207,14 +209,16 @@ static void recycle_chunks(chunk_t *list)
     free_chunks(spare);
 }
 
-/* Called by the writer, L.mu held, when it is about to wait with nothing
- * queued: the free list goes down to FREE_CHUNKS_IDLE, and once a burst
- * has freed 1 MiB of chunks or more, malloc_trim() gives their pages back.
- * glibc would keep them: once its dynamic mmap threshold has risen, a
- * 64 KiB buffer comes from the heap, and a tallyd that once ran at full
- * load stayed 3-4 MB bigger when idle. Under load the writer always finds
- * chunks after its nap and never comes here, so none of this is on the
- * request path. Returns with L.mu held. */
+/* Called by the writer, L.mu held, once nothing has been queued for
+ * IDLE_SHED_S: the free list goes down to FREE_CHUNKS_IDLE, and when the
+ * writer has freed FREE_CHUNKS_MAX chunks (1 MiB) or more since the last
+ * time, malloc_trim() gives their pages back. glibc would keep them: once
+ * its dynamic mmap threshold has risen, a 64 KiB buffer comes from the
+ * heap, and a tallyd that once ran at full load stayed 3-4 MB bigger when
+ * idle. Under load the writer finds chunks after every nap and never
+ * waits, so this runs only after a second without a log line; a worker
+ * that logs during malloc_trim() may wait for its arena's lock once.
+ * Returns with L.mu held. */
 static void shed_idle_memory(void)
 {
     chunk_t *extra = NULL;
@@ -227,9 +231,10 @@ static void shed_idle_memory(void)
     }
     pthread_mutex_unlock(&L.mu);
     free_chunks(extra);
-    if (L.freed >= FREE_CHUNKS_MAX)
+    if (L.freed >= FREE_CHUNKS_MAX) {
         malloc_trim(0);
-    L.freed = 0;
+        L.freed = 0;
+    }
     pthread_mutex_lock(&L.mu);
 }
 
@@ -265,13 +270,20 @@ static void *writer_main(void *arg)
     T.name = "log";
     pthread_mutex_lock(&L.mu);
     for (;;) {
-        if (L.head == NULL && !L.stop && (L.nfree > FREE_CHUNKS_IDLE || L.freed > 0)) {
-            shed_idle_memory();
-            continue;
-        }
         while (L.head == NULL && !L.stop) {
             L.waiting = true;
-            pthread_cond_wait(&L.cv, &L.mu);
+            if (L.nfree > FREE_CHUNKS_IDLE || L.freed >= FREE_CHUNKS_MAX) {
+                /* Memory to give back once nothing has come for a second
+                 * (a lull between requests is not the end of a burst). */
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_sec += IDLE_SHED_S;
+                if (pthread_cond_timedwait(&L.cv, &L.mu, &until) == ETIMEDOUT && L.head == NULL &&
+                    !L.stop)
+                    shed_idle_memory();
+            } else {
+                pthread_cond_wait(&L.cv, &L.mu);
+            }
             L.waiting = false;
         }
         chunk_t *list = L.head;

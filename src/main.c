@@ -142,14 +142,25 @@ static void start_failed(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    fprintf(stderr, "tallyd: %s\n", msg); /* first: stopping the log can take a while */
     tally_logf(TALLY_LOG_ERROR, "main", "%s", msg);
     tally_log_stop();
-    fprintf(stderr, "tallyd: %s\n", msg);
+}
+
+/* host as it stands before ":port": an IPv6 address in brackets. */
+static const char *url_host(const char *host, char *buf, size_t size)
+{
+    if (strchr(host, ':') == NULL)
+        return host;
+    snprintf(buf, size, "[%s]", host);
+    return buf;
 }
 
 static void listen_failed(const app_t *app, int err)
 {
-    start_failed("cannot listen on %s:%u: %s%s", app->cfg.host, app->cfg.port, strerror(-err),
+    char h[80];
+    start_failed("cannot listen on %s:%u: %s%s", url_host(app->cfg.host, h, sizeof h),
+                 app->cfg.port, strerror(-err),
                  err == -EADDRINUSE ? " (another process listens there: stop it, or choose "
                                       "another --port)"
                                     : "");
@@ -254,6 +265,14 @@ int main(int argc, char **argv)
     }
     for (unsigned i = 0; i < nthreads; i++) {
         fds[i] = bound_socket(app.cfg.host, app.cfg.port, true);
+        /* Listening from here on (the worker's uv_listen() only adopts
+         * it): connections queue until the workers run, and the "serving"
+         * line below is true when it is written. */
+        if (fds[i] >= 0 && listen(fds[i], TALLY_LISTEN_BACKLOG) != 0) {
+            int err = -errno;
+            close(fds[i]);
+            fds[i] = err;
+        }
         if (fds[i] < 0) {
             listen_failed(&app, fds[i]);
             for (unsigned j = 0; j < i; j++)
@@ -299,12 +318,11 @@ int main(int argc, char **argv)
     app.started = started;
 
     if (started == nthreads) {
-        char banner[256];
-        snprintf(
-            banner, sizeof banner, "serving http://%s%s%s:%u/ (%s backend, %u thread%s, cap %lld)",
-            strchr(app.cfg.host, ':') ? "[" : "", app.cfg.host,
-            strchr(app.cfg.host, ':') ? "]" : "", app.cfg.port, tally_backend_name(app.cfg.backend),
-            nthreads, nthreads == 1 ? "" : "s", (long long)app.cfg.cap);
+        char banner[256], h[80];
+        snprintf(banner, sizeof banner, "serving http://%s:%u/ (%s backend, %u thread%s, cap %lld)",
+                 url_host(app.cfg.host, h, sizeof h), app.cfg.port,
+                 tally_backend_name(app.cfg.backend), nthreads, nthreads == 1 ? "" : "s",
+                 (long long)app.cfg.cap);
         tally_logf(TALLY_LOG_INFO, "main", "tallyd %s %s", TALLY_VERSION, banner);
         /* Whoever started tallyd by hand with its log in a file still
          * sees that it serves. */

@@ -13,8 +13,7 @@
 
 /* Period of the timer that refreshes the Date header and expires
  * connections past their deadline: the precision of every timeout. */
-#define TICK_MS        100
-#define LISTEN_BACKLOG 1024
+#define TICK_MS 100
 /* Log lines wait at most this long in a worker before the writer thread
  * gets them; under load a chunk fills first. Handing over fewer, larger
  * chunks saves the writer thread wake-ups and write() calls. */
@@ -292,7 +291,7 @@ static void worker_main(void *arg)
     if (err != 0)
         close(w->listen_fd); /* not libuv's yet */
     else
-        err = uv_listen((uv_stream_t *)&w->listener, LISTEN_BACKLOG, on_connection);
+        err = uv_listen((uv_stream_t *)&w->listener, TALLY_LISTEN_BACKLOG, on_connection);
     if (err != 0) {
         tally_logf(TALLY_LOG_ERROR, "serve", "%s: cannot listen: %s", w->name, uv_strerror(err));
         w->exit_status = 1;

@@ -49,6 +49,9 @@ typedef struct tally_worker_stats {
 } tally_worker_stats_t;
 
 #define TALLY_READ_BUF (64u << 10)
+/* listen(2) backlog of each worker's listener (main.c listens, the
+ * worker's uv_listen() adopts the socket). */
+#define TALLY_LISTEN_BACKLOG 1024
 
 typedef struct tally_worker {
     unsigned id; /* 1.. */

@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("TALLY_PRISTINE_CACHE") or "/var/cache/tally-pristine")
 SUITE = "bookworm"
 INSIDE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+USER_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"  # Debian's for users
 
 
 def mirror():
@@ -61,6 +62,10 @@ def tail(text, n=30):
     return "\n".join(text.splitlines()[-n:])
 
 
+def decode(b):
+    return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+
+
 def base_tarball():
     """The cached pristine root, made first if missing (about 20-50 s)."""
     tar = CACHE / ("%s-minbase.tar" % SUITE)
@@ -72,8 +77,12 @@ def base_tarball():
     work = Path(tempfile.mkdtemp(prefix="make-", dir=CACHE))
     try:
         root = work / "root"
-        p = subprocess.run(["debootstrap", "--variant=minbase", SUITE, str(root), mirror()],
-                           capture_output=True, text=True, timeout=900)
+        # debootstrap mounts /proc and /sys inside the root: in a mount
+        # namespace of its own, they go when it ends, however it ends.
+        p = subprocess.run(["unshare", "--mount", "--propagation", "private", "--pid", "--fork",
+                            "--kill-child", "debootstrap", "--variant=minbase", SUITE, str(root),
+                            mirror()], capture_output=True, text=True, timeout=900,
+                           preexec_fn=die_with_parent)
         if p.returncode != 0:
             raise RuntimeError("debootstrap failed (exit %d):\n%s"
                                % (p.returncode, tail(p.stdout + p.stderr)))
@@ -86,7 +95,7 @@ def base_tarball():
                        check=True, timeout=300)
         os.replace(part, tar)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work)
     return tar
 
 
@@ -102,11 +111,38 @@ def mounts_under(path):
     return out
 
 
+def remove_tree(path):
+    """rm -rf path, unless something is mounted below it (rmtree would
+    delete through the mount: /dev, /sys)."""
+    left = mounts_under(path)
+    if left:
+        raise RuntimeError("still mounted, not removing %s: %s" % (path, left))
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def die_with_parent():
+    """preexec_fn: the child gets SIGKILL when the test process dies, even
+    by SIGKILL (a CI timeout): no unshare, and so no tallyd inside, is left
+    serving the machine's port."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class Root:
     """One fresh pristine root with a clean clone of HEAD at /src/tally."""
 
     def __init__(self, name):
         self.dir = Path(tempfile.mkdtemp(prefix="tally-pristine-%s-" % name, dir="/var/tmp"))
+        self.procs = []
+        try:
+            self._make()
+        except BaseException:
+            remove_tree(self.dir)
+            raise
+
+    def _make(self):
         subprocess.run(["tar", "--numeric-owner", "-C", str(self.dir), "-xf",
                         str(base_tarball())], check=True, timeout=300)
         shutil.copy("/etc/resolv.conf", self.dir / "etc" / "resolv.conf")
@@ -121,37 +157,59 @@ class Root:
                   "clean clone of HEAD:\n" + dirty, flush=True)
         subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(REPO),
                         str(self.dir / "src" / "tally")], check=True, timeout=300)
-        self.procs = []
 
     def path(self, inside):
         """The machine's path of a path inside the root."""
         return self.dir / inside.lstrip("/")
 
-    def argv(self, command, cwd="/src/tally"):
+    def add_sudo_user(self, name):
+        """A user of the root who may use sudo without a password, as on a
+        machine where the README says "a user with sudo"; the clone at
+        /src/tally becomes a clone of theirs at /home/NAME/tally."""
+        rc, out, err = self.run("apt-get update -q && DEBIAN_FRONTEND=noninteractive "
+                                "apt-get install -y -q --no-install-recommends sudo && "
+                                "useradd -m -s /bin/sh %s && echo '%s ALL=(ALL) NOPASSWD: ALL' "
+                                "> /etc/sudoers.d/%s && chmod 440 /etc/sudoers.d/%s && "
+                                "cp -a /src/tally /home/%s/tally && chown -R %s: /home/%s/tally"
+                                % ((name,) * 7), timeout=600, cwd="/")
+        assert rc == 0, "cannot make a sudo user in the root:\n" + tail(out + err)
+
+    def argv(self, command, cwd="/src/tally", user=None):
         """argv running the shell command line `command` in cwd inside the
-        root, as root, with a login shell's PATH and nothing else in the
-        environment."""
+        root, as root (or as user), with a login shell's PATH and nothing
+        else in the environment."""
         r = str(self.dir)
+        who = ""
+        home, path = "/root", INSIDE_PATH
+        if user is not None:
+            who = "--userspec=%s:%s " % (user, user)
+            home, path = "/home/" + user, USER_PATH
         setup = ("mount -t proc proc '{r}/proc' && mount --rbind /dev '{r}/dev' && "
-                 "mount --rbind /sys '{r}/sys' && exec chroot '{r}' /usr/bin/env -i "
-                 "HOME=/root PATH={path} TERM=dumb /bin/sh -c \"$0\"").format(r=r, path=INSIDE_PATH)
+                 "mount --rbind /sys '{r}/sys' && exec chroot {who}'{r}' /usr/bin/env -i "
+                 "HOME={home} USER={user} PATH={path} TERM=dumb /bin/sh -c \"$0\"").format(
+                     r=r, who=who, home=home, user=user or "root", path=path)
         inner = "cd '%s' && %s" % (cwd, command)
         return ["unshare", "--mount", "--propagation", "private", "--pid", "--fork",
                 "--kill-child", "/bin/sh", "-c", setup, inner]
 
-    def start(self, command, out, err, cwd="/src/tally"):
+    def start(self, command, out, err, cwd="/src/tally", user=None):
         """Starts command inside the root, its stdout and stderr going to
         the files out and err; returns the Popen of the unshare."""
-        p = subprocess.Popen(self.argv(command, cwd), stdin=subprocess.DEVNULL,
-                             stdout=open(out, "wb"), stderr=open(err, "wb"),
-                             start_new_session=True)
+        with open(out, "wb") as o, open(err, "wb") as e:
+            p = subprocess.Popen(self.argv(command, cwd, user), stdin=subprocess.DEVNULL,
+                                 stdout=o, stderr=e, preexec_fn=die_with_parent)
         self.procs.append(p)
         return p
 
-    def run(self, command, timeout, cwd="/src/tally"):
+    def run(self, command, timeout, cwd="/src/tally", user=None):
         """Runs command inside the root to its end: (status, stdout, stderr)."""
-        p = subprocess.run(self.argv(command, cwd), stdin=subprocess.DEVNULL,
-                           capture_output=True, text=True, timeout=timeout)
+        try:
+            p = subprocess.run(self.argv(command, cwd, user), stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True, timeout=timeout,
+                               preexec_fn=die_with_parent)
+        except subprocess.TimeoutExpired as e:
+            raise AssertionError("%r did not end within %d s; its output:\n%s\n%s" % (
+                command, timeout, tail(decode(e.stdout), 40), tail(decode(e.stderr), 40)))
         return p.returncode, p.stdout, p.stderr
 
     @staticmethod
@@ -187,12 +245,26 @@ class Root:
             if p.poll() is None:
                 p.kill()
                 p.wait(10)
-        # The mounts live in the commands' namespaces; were one to show up
-        # here, deleting the tree would delete through it (/dev, /sys).
-        left = mounts_under(self.dir)
-        if left:
-            raise RuntimeError("still mounted, not removing %s: %s" % (self.dir, left))
-        shutil.rmtree(self.dir, ignore_errors=True)
+        # The mounts live in the commands' namespaces, and the processes
+        # inside die of SIGKILL when their unshare does: wait until none
+        # still has the root open before deleting it.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.in_use():
+            time.sleep(0.1)
+        remove_tree(self.dir)
+
+    def in_use(self):
+        """Some process still has its root directory inside the root."""
+        me = os.path.realpath(self.dir)
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    r = os.readlink("/proc/%s/root" % d)
+                except OSError:
+                    continue
+                if r == me or r.startswith(me + "/"):
+                    return True
+        return False
 
 
 def wait_http(port, path="/healthz", timeout=600.0, alive=None):

@@ -11,6 +11,9 @@ compile error (build), the port taken (tallyd's own start), and build
 directories it must recover from (moved with the clone, set up with other
 options).
 
+Root C, command 1 as "a user with sudo": the same, from a user's own
+clone, with sudo only for apt (the root gets sudo and that user first).
+
 Root B, command 2 (`scripts/test.sh`), from pristine: first with apt's
 mirror unreachable (apt fails, and says so), then for real: install,
 configure, build, the unit and end-to-end suites inside the root (the
@@ -81,14 +84,17 @@ def run_ab(n=10000, c=10):
 
 
 class Serving:
-    """Command 1 started in a root; stdout and stderr in files beside it."""
+    """Command 1 started in a root; stdout and stderr in files beside it.
+    stop() sends SIGTERM to the namespace's PID 1, which is tallyd once
+    run.sh has exec'd it: call it only after wait_serving() (before that,
+    PID 1 is a shell, which ignores the signal, and stop() kills)."""
 
-    def __init__(self, root, tag, cwd="/src/tally", command=COMMAND1):
+    def __init__(self, root, tag, cwd="/src/tally", command=COMMAND1, user=None):
         self.root = root
         self.out = root.dir.parent / (root.dir.name + "-%s.out" % tag)
         self.err = root.dir.parent / (root.dir.name + "-%s.err" % tag)
         self.t0 = time.monotonic()
-        self.p = root.start(command, self.out, self.err, cwd=cwd)
+        self.p = root.start(command, self.out, self.err, cwd=cwd, user=user)
 
     def wait_serving(self, timeout=600):
         t = wait_http(PORT, timeout=timeout, alive=lambda: self.p.poll() is None)
@@ -118,6 +124,13 @@ def root_a():
     t0 = time.monotonic()
     r = Root("a")
     note("pristine root A extracted (debootstrap, when not cached, included)", time.monotonic() - t0)
+    yield r
+    r.remove()
+
+
+@pytest.fixture(scope="module")
+def root_c():
+    r = Root("c")
     yield r
     r.remove()
 
@@ -165,6 +178,8 @@ def test_command1_rerun_is_quick_and_names_a_taken_port(root_a):
         note("command 1 re-run to serving", t)
         err = s.stderr()
         assert "installing" not in err and "configuring" not in err, err
+        build_log = root_a.path("/src/tally/.logs/build.log").read_text()
+        assert "ninja: no work to do" in build_log, build_log
         # A second command 1 while the first serves: tallyd's own start
         # fails, says why in plain words on stderr, and exits non-zero.
         rc, out, err2 = root_a.run(COMMAND1, timeout=120)
@@ -231,6 +246,28 @@ def test_command1_recovers_a_stale_build_dir(root_a):
     rc, out, err = root_a.run("meson introspect --buildoptions build", timeout=60, cwd=cwd)
     opts = {o["name"]: o["value"] for o in json.loads(out)}
     assert opts["b_sanitize"] in ("none", []), opts["b_sanitize"]
+
+
+def test_command1_as_a_user_with_sudo(root_c):
+    """"as root or a user with sudo": a user's own clone, sudo for apt only,
+    the user's PATH (no /usr/sbin); everything it makes is the user's."""
+    require_port_free()
+    root_c.add_sudo_user("dev")
+    s = Serving(root_c, "user", cwd="/home/dev/tally", user="dev")
+    try:
+        t = s.wait_serving(timeout=600)
+        note("command 1 as a user with sudo, pristine (but sudo) to serving", t)
+        assert "tally: setup: installing " in s.stderr(), s.stderr()
+        ab = run_ab()
+        assert ab["complete"] == 10000 and ab["failed"] == 0 and ab["non2xx"] == 0, ab["out"]
+        assert s.stop() == 0
+        assert sorted(granted_numbers(s.stdout())) == list(range(1, 101))
+    finally:
+        s.cleanup()
+    uid = int(root_c.run("id -u dev", timeout=30)[1])
+    for made in ("build", "build/tallyd", ".logs", ".logs/build.log"):
+        st = root_c.path("/home/dev/tally/" + made).stat()
+        assert st.st_uid == uid, "%s is owned by uid %d, not the user's %d" % (made, st.st_uid, uid)
 
 
 # -- command 2 -------------------------------------------------------------------
