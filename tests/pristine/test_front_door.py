@@ -229,7 +229,7 @@ def test_command1_recovers_a_stale_build_dir(root_a):
     s = Serving(root_a, "moved", cwd=cwd)
     try:
         s.wait_serving(timeout=300)
-        assert "build/ is not a build directory of this tree: making it again" in s.stderr()
+        assert "build/ is not a complete build directory of this tree: making it again" in s.stderr()
         assert s.stop() == 0
     finally:
         s.cleanup()
