@@ -130,10 +130,41 @@ def die_with_parent():
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def sweep_stale_roots(age_s=2 * 3600):
+    """Removes roots (and their output files) that a killed test run left
+    in /var/tmp: older than age_s, unmounted, no process inside."""
+    for d in Path("/var/tmp").glob("tally-pristine-*"):
+        try:
+            if time.time() - d.stat().st_mtime < age_s:
+                continue
+        except OSError:
+            continue
+        if d.is_dir():
+            if not mounts_under(d) and not processes_in(d):
+                shutil.rmtree(d, ignore_errors=True)
+        else:
+            d.unlink(missing_ok=True)
+
+
+def processes_in(path):
+    """Some process has its root directory at or below path."""
+    me = os.path.realpath(path)
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                r = os.readlink("/proc/%s/root" % d)
+            except OSError:
+                continue
+            if r == me or r.startswith(me + "/"):
+                return True
+    return False
+
+
 class Root:
     """One fresh pristine root with a clean clone of HEAD at /src/tally."""
 
     def __init__(self, name):
+        sweep_stale_roots()
         self.dir = Path(tempfile.mkdtemp(prefix="tally-pristine-%s-" % name, dir="/var/tmp"))
         self.procs = []
         try:
@@ -249,22 +280,9 @@ class Root:
         # inside die of SIGKILL when their unshare does: wait until none
         # still has the root open before deleting it.
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and self.in_use():
+        while time.monotonic() < deadline and processes_in(self.dir):
             time.sleep(0.1)
         remove_tree(self.dir)
-
-    def in_use(self):
-        """Some process still has its root directory inside the root."""
-        me = os.path.realpath(self.dir)
-        for d in os.listdir("/proc"):
-            if d.isdigit():
-                try:
-                    r = os.readlink("/proc/%s/root" % d)
-                except OSError:
-                    continue
-                if r == me or r.startswith(me + "/"):
-                    return True
-        return False
 
 
 def wait_http(port, path="/healthz", timeout=600.0, alive=None):
