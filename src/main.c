@@ -131,20 +131,19 @@ static int port_is_free(const char *host, uint16_t port)
     return 0;
 }
 
-/* A start that cannot go on: the reason goes to the log (JSON on stdout,
- * for the log's readers) and, in plain text, to stderr (for whoever
- * started tallyd and reads their terminal). The log is stopped. */
-static void start_failed(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void start_failed(const char *fmt, ...)
+/* An error at start: the reason goes to the log (JSON on stdout, for the
+ * log's readers) and, in plain text, to stderr (for whoever started
+ * tallyd and reads their terminal). */
+static void start_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void start_error(const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "tallyd: %s\n", msg); /* first: stopping the log can take a while */
+    fprintf(stderr, "tallyd: %s\n", msg); /* first: the log may be slow to flush */
     tally_logf(TALLY_LOG_ERROR, "main", "%s", msg);
-    tally_log_stop();
 }
 
 /* host as it stands before ":port": an IPv6 address in brackets. */
@@ -159,11 +158,11 @@ static const char *url_host(const char *host, char *buf, size_t size)
 static void listen_failed(const app_t *app, int err)
 {
     char h[80];
-    start_failed("cannot listen on %s:%u: %s%s", url_host(app->cfg.host, h, sizeof h),
-                 app->cfg.port, strerror(-err),
-                 err == -EADDRINUSE ? " (another process listens there: stop it, or choose "
-                                      "another --port)"
-                                    : "");
+    start_error("cannot listen on %s:%u: %s%s", url_host(app->cfg.host, h, sizeof h), app->cfg.port,
+                strerror(-err),
+                err == -EADDRINUSE ? " (another process listens there: stop it, or choose "
+                                     "another --port)"
+                                   : "");
 }
 
 static void stop_workers(app_t *app, int level)
@@ -254,13 +253,15 @@ int main(int argc, char **argv)
     s->workers = calloc(nthreads, sizeof *s->workers);
     int *fds = calloc(nthreads, sizeof *fds);
     if (s->workers == NULL || fds == NULL) {
-        start_failed("out of memory");
+        start_error("out of memory");
+        tally_log_stop();
         return 1;
     }
 
     int probe = port_is_free(app.cfg.host, app.cfg.port);
     if (probe < 0) {
         listen_failed(&app, probe);
+        tally_log_stop();
         return 1;
     }
     for (unsigned i = 0; i < nthreads; i++) {
@@ -277,6 +278,7 @@ int main(int argc, char **argv)
             listen_failed(&app, fds[i]);
             for (unsigned j = 0; j < i; j++)
                 close(fds[j]);
+            tally_log_stop();
             return 1;
         }
     }
@@ -298,7 +300,8 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < nthreads; i++) {
         int rc = tally_worker_init(&s->workers[i], s, i + 1, fds[i]);
         if (rc != 0) {
-            start_failed("cannot set up worker %u: %s", i + 1, uv_strerror(rc));
+            start_error("cannot set up worker %u: %s", i + 1, uv_strerror(rc));
+            tally_log_stop();
             return 1;
         }
     }
@@ -307,9 +310,7 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < nthreads; i++) {
         int rc = tally_worker_start(&s->workers[i]);
         if (rc != 0) {
-            tally_logf(TALLY_LOG_ERROR, "main", "cannot start worker %u: %s", i + 1,
-                       uv_strerror(rc));
-            fprintf(stderr, "tallyd: cannot start worker %u: %s\n", i + 1, uv_strerror(rc));
+            start_error("cannot start worker %u: %s", i + 1, uv_strerror(rc));
             app.exit_status = 1;
             break;
         }

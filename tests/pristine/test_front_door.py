@@ -119,6 +119,22 @@ class Serving:
             f.unlink(missing_ok=True)
 
 
+def ab_stop_and_count(s):
+    """The README's check of a serving command 1: ab -s 5 -n 10000 -c 10
+    (0 failed, 0 non-2xx), SIGTERM exits 0, and the log it printed says it
+    served and holds exactly the numbers 1..100, each once."""
+    ab = run_ab()
+    assert ab["complete"] == 10000 and ab["failed"] == 0 and ab["non2xx"] == 0, ab["out"]
+    rc = s.stop()
+    assert rc == 0, "SIGTERM: exit %r\n%s" % (rc, s.stderr()[-3000:])
+    out = s.stdout()
+    assert re.search(r"serving http://0\.0\.0\.0:8080/ \(memory backend, \d+ threads?", out), \
+        out[:2000]
+    nums = granted_numbers(out)
+    assert sorted(nums) == list(range(1, 101)), "granted: %d numbers, %d distinct" % (
+        len(nums), len(set(nums)))
+
+
 @pytest.fixture(scope="module")
 def root_a():
     t0 = time.monotonic()
@@ -156,16 +172,7 @@ def test_command1_serves_from_pristine(root_a):
         for line in ("tally: setup: installing ", "tally: configuring build/",
                      "tally: building tallyd"):
             assert line in err, "no %r in its output:\n%s" % (line, err)
-        ab = run_ab()
-        assert ab["complete"] == 10000 and ab["failed"] == 0 and ab["non2xx"] == 0, ab["out"]
-        rc = s.stop()
-        assert rc == 0, "SIGTERM: exit %r\n%s" % (rc, s.stderr()[-3000:])
-        out = s.stdout()
-        assert re.search(r"serving http://0\.0\.0\.0:8080/ \(memory backend, \d+ threads?", out), \
-            out[:2000]
-        nums = granted_numbers(out)
-        assert sorted(nums) == list(range(1, 101)), "granted: %d numbers, %d distinct" % (
-            len(nums), len(set(nums)))
+        ab_stop_and_count(s)
     finally:
         s.cleanup()
 
@@ -258,10 +265,7 @@ def test_command1_as_a_user_with_sudo(root_c):
         t = s.wait_serving(timeout=600)
         note("command 1 as a user with sudo, pristine (but sudo) to serving", t)
         assert "tally: setup: installing " in s.stderr(), s.stderr()
-        ab = run_ab()
-        assert ab["complete"] == 10000 and ab["failed"] == 0 and ab["non2xx"] == 0, ab["out"]
-        assert s.stop() == 0
-        assert sorted(granted_numbers(s.stdout())) == list(range(1, 101))
+        ab_stop_and_count(s)
     finally:
         s.cleanup()
     uid = int(root_c.run("id -u dev", timeout=30)[1])
