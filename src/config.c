@@ -5,8 +5,8 @@
  */
 #include "config.h"
 
-#include "units.h"
-#include "url.h"
+#include "base/units.h"
+#include "counter/url.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>

@@ -13,24 +13,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "base/log.h"
+
 typedef enum {
     TALLY_BACKEND_MEMORY = 0,
     TALLY_BACKEND_REDIS,
     TALLY_BACKEND_POSTGRES,
 } tally_backend_kind_t;
-
-/* Numeric values are loguru's level numbers. */
-typedef enum {
-    TALLY_LOG_DEBUG = 10,
-    TALLY_LOG_INFO = 20,
-    TALLY_LOG_WARNING = 30,
-    TALLY_LOG_ERROR = 40,
-} tally_log_level_t;
-
-typedef enum {
-    TALLY_LOG_JSON = 0,
-    TALLY_LOG_TEXT,
-} tally_log_format_t;
 
 /* Largest accepted --cap: Redis' Lua numbers are doubles, exact to 2^53. */
 #define TALLY_CAP_MAX  1000000000000000LL

@@ -14,9 +14,9 @@
 #include <uv.h>
 
 #include "config.h"
-#include "log.h"
+#include "base/log.h"
 #include "version.h"
-#include "worker.h"
+#include "server/worker.h"
 
 extern char **environ;
 

@@ -26,7 +26,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "url.h"
+#include "counter/url.h"
 
 #define MAX_STRS 64
 

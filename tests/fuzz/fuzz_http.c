@@ -42,10 +42,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "http.h"
-#include "response.h"
-#include "router.h"
+#include "base/buf.h"
+#include "http/parser.h"
+#include "http/response.h"
+#include "app/routes.h"
 
 #define RING     16 /* TALLY_CONN_SLOTS */
 #define FEED_MAX (64 * 1024)

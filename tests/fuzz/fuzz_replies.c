@@ -32,7 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "replies.h"
+#include "counter/replies.h"
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "url.h"
+#include "counter/url.h"
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \

@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "batch.h"
+#include "app/batch.h"
 
 /* A claim that remembers how it was settled. */
 typedef struct rec_claim {

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
+#include "base/buf.h"
 
 #ifdef __SANITIZE_ADDRESS__
 /* The tests below ask for impossible sizes on purpose: let malloc say NULL

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "config.h"
-#include "units.h"
+#include "base/units.h"
 
 #define ARGS(...) ((const char *const[]){"tallyd", __VA_ARGS__, NULL})
 #define NOARGS    ((const char *const[]){"tallyd", NULL})

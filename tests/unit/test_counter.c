@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "counter.h"
+#include "counter/counter.h"
 
 static void test_take_one_at_a_time(void **state)
 {

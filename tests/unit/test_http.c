@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "http.h"
+#include "http/parser.h"
 
 #define MAX_REQS 64
 

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "json.h"
+#include "base/json.h"
 #include "json_check.h"
 
 /* Escapes in[0..n) and compares with want, printing both on a mismatch. */

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "json_check.h"
-#include "log.h"
+#include "base/log.h"
 
 #define PRODUCERS 3
 #define LINES     1500

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "json_check.h"
-#include "logfmt.h"
+#include "base/logfmt.h"
 
 #define FIXED_SEC ((time_t)1795377600) /* 2026-11-22 20:00:00 UTC */
 

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "replies.h"
+#include "counter/replies.h"
 
 static redisReply integer(long long v)
 {

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "json_check.h"
-#include "response.h"
+#include "http/response.h"
 
 #define FIXED_TIME ((time_t)1795377600) /* Sun, 22 Nov 2026 20:00:00 GMT */
 

@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "llhttp.h"
-#include "router.h"
+#include "app/routes.h"
 
 static tally_route_t find(const char *path)
 {

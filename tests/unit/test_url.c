@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "url.h"
+#include "counter/url.h"
 
 static tally_redis_url_t parse_ok(const char *url)
 {
