@@ -1,28 +1,30 @@
-/* main.c - tallyd: configuration, listeners, workers, signals, exit. */
+/* main.c - tallyd: wiring only. Configuration in, then the listeners, the
+ * workers (server/) each with its application (app/), signals, exit. */
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
-#include "config.h"
+#include "app/app.h"
 #include "base/log.h"
-#include "version.h"
+#include "config.h"
+#include "server/listen.h"
 #include "server/worker.h"
+#include "version.h"
 
 extern char **environ;
 
 typedef struct app {
     tally_config_t cfg;
     tally_server_t server;
+    tally_app_shared_t shared;
+    tally_app_t *apps;
+    tally_memory_shared_t memory;
     uv_loop_t loop;
     uv_signal_t sigterm, sigint;
     uv_async_t worker_exited;
@@ -31,105 +33,6 @@ typedef struct app {
     bool stopping;
     int exit_status;
 } app_t;
-
-/* CPUs this process may use: its affinity mask, bounded by a cgroup v2
- * CPU quota (a container's --cpus), rounded up. */
-static unsigned cpus_available(void)
-{
-    unsigned n = uv_available_parallelism();
-    FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
-    if (f) {
-        char quota[32];
-        unsigned long long period;
-        if (fscanf(f, "%31s %llu", quota, &period) == 2 && strcmp(quota, "max") != 0 &&
-            period > 0) {
-            unsigned long long q = strtoull(quota, NULL, 10);
-            unsigned lim = (unsigned)((q + period - 1) / period);
-            if (lim >= 1 && lim < n)
-                n = lim;
-        }
-        fclose(f);
-    } else if ((f = fopen("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "r")) != NULL) {
-        /* cgroup v1 */
-        long long quota = -1, period = 0;
-        if (fscanf(f, "%lld", &quota) != 1)
-            quota = -1;
-        fclose(f);
-        f = fopen("/sys/fs/cgroup/cpu/cpu.cfs_period_us", "r");
-        if (f) {
-            if (fscanf(f, "%lld", &period) != 1)
-                period = 0;
-            fclose(f);
-        }
-        if (quota > 0 && period > 0) {
-            unsigned lim = (unsigned)((quota + period - 1) / period);
-            if (lim >= 1 && lim < n)
-                n = lim;
-        }
-    }
-    return n ? n : 1;
-}
-
-/* Lets the process hold as many sockets as the hard limit allows. */
-static void raise_nofile(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
-/* A bound, not yet listening socket with SO_REUSEPORT, so that every worker
- * has a listener of its own and the kernel spreads connections over them.
- * libuv 1.44 has no flag for it: create, set, bind, then uv_tcp_open(). */
-static int bound_socket(const char *host, uint16_t port, bool reuseport)
-{
-    struct sockaddr_storage ss;
-    socklen_t len;
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) == 0) {
-        len = sizeof(struct sockaddr_in);
-    } else if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) == 0) {
-        len = sizeof(struct sockaddr_in6);
-    } else {
-        return -EINVAL;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    int one = 1;
-    /* TCP_NODELAY on the listener: Linux copies it to every accepted
-     * socket, which saves a setsockopt() per connection. TCP_DEFER_ACCEPT
-     * (1 s): the kernel hands a connection over when its first bytes have
-     * arrived (or after about a second without), so the worker is woken
-     * once, accepts and reads at once, instead of being woken for the
-     * handshake and again for the request: about a fifth of the CPU time
-     * of a connection that carries one request (bench/README.md). */
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0 ||
-        bind(fd, (struct sockaddr *)&ss, len) != 0) {
-        int err = -errno;
-        close(fd);
-        return err;
-    }
-    /* An optimisation only: where it is refused, serve without it. */
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof one);
-    return fd;
-}
-
-/* SO_REUSEPORT would let tallyd join another process already listening on
- * the port (of the same user) and share its connections, silently: with
- * the memory backend both would grant the same numbers. Bind once without
- * it first: the kernel refuses while anyone listens there. */
-static int port_is_free(const char *host, uint16_t port)
-{
-    int fd = bound_socket(host, port, false);
-    if (fd < 0)
-        return fd;
-    close(fd);
-    return 0;
-}
 
 /* An error at start: the reason goes to the log (JSON on stdout, for the
  * log's readers) and, in plain text, to stderr (for whoever started
@@ -235,8 +138,8 @@ int main(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN);
-    raise_nofile();
-    unsigned nthreads = app.cfg.threads ? app.cfg.threads : cpus_available();
+    tally_raise_nofile();
+    unsigned nthreads = app.cfg.threads ? app.cfg.threads : tally_cpus_available();
 
     if (tally_log_start(app.cfg.log_level, app.cfg.log_format, STDOUT_FILENO) != 0) {
         fprintf(stderr, "tallyd: cannot start the log writer\n");
@@ -244,28 +147,46 @@ int main(int argc, char **argv)
     }
     tally_log_thread("main", true);
 
+    const tally_config_t *cfg = &app.cfg;
     tally_server_t *s = &app.server;
-    s->cfg = &app.cfg;
+    s->params = (tally_server_params_t){
+        .limits = {.header_timeout_ms = cfg->header_timeout_ms,
+                   .idle_timeout_ms = cfg->idle_timeout_ms,
+                   .max_connections = cfg->max_connections},
+        .shutdown_timeout_ms = cfg->shutdown_timeout_ms,
+        .max_header_size = cfg->max_header_size,
+        .max_body_size = cfg->max_body_size,
+        .admin_token = cfg->admin_token,
+    };
     s->nworkers = nthreads;
-    atomic_init(&s->memory.value, 0);
+    atomic_init(&app.memory.value, 0);
     atomic_init(&s->connections, 0);
     uv_mutex_init(&s->stop_mu);
     s->workers = calloc(nthreads, sizeof *s->workers);
+    app.apps = calloc(nthreads, sizeof *app.apps);
+    app.shared = (tally_app_shared_t){
+        .cap = cfg->cap,
+        .admin = cfg->admin_token != NULL,
+        .backend = tally_backend_name(cfg->backend),
+        .napps = nthreads,
+        .apps = app.apps,
+        .server = s,
+    };
     int *fds = calloc(nthreads, sizeof *fds);
-    if (s->workers == NULL || fds == NULL) {
+    if (s->workers == NULL || app.apps == NULL || fds == NULL) {
         start_error("out of memory");
         tally_log_stop();
         return 1;
     }
 
-    int probe = port_is_free(app.cfg.host, app.cfg.port);
+    int probe = tally_port_is_free(app.cfg.host, app.cfg.port);
     if (probe < 0) {
         listen_failed(&app, probe);
         tally_log_stop();
         return 1;
     }
     for (unsigned i = 0; i < nthreads; i++) {
-        fds[i] = bound_socket(app.cfg.host, app.cfg.port, true);
+        fds[i] = tally_bound_socket(app.cfg.host, app.cfg.port, true);
         /* Listening from here on (the worker's uv_listen() only adopts
          * it): connections queue until the workers run, and the "serving"
          * line below is true when it is written. */
@@ -297,10 +218,27 @@ int main(int argc, char **argv)
      * /metrics or /readyz reads its siblings' state. An initialisation that
      * fails (out of memory) ends the process here, without closing the
      * loops already made. */
+    tally_counter_params_t cp = {
+        .cap = cfg->cap,
+        .url = cfg->backend == TALLY_BACKEND_REDIS ? cfg->redis_url : cfg->database_url,
+        .key = cfg->key,
+        .timeout_ms = cfg->backend_timeout_ms,
+        .shared = &app.memory,
+    };
     for (unsigned i = 0; i < nthreads; i++) {
-        int rc = tally_worker_init(&s->workers[i], s, i + 1, fds[i]);
+        tally_worker_t *w = &s->workers[i];
+        char why[256];
+        int rc = tally_worker_init(w, s, i + 1, fds[i], &tally_app_worker_hooks, &app.apps[i]);
         if (rc != 0) {
             start_error("cannot set up worker %u: %s", i + 1, uv_strerror(rc));
+            tally_log_stop();
+            return 1;
+        }
+        cp.worker_id = i + 1;
+        rc = tally_app_init(&app.apps[i], &app.shared, i + 1, tally_worker_loop(w),
+                            app.shared.backend, &cp, why, sizeof why);
+        if (rc != 0) {
+            start_error("cannot set up worker %u: %s", i + 1, why);
             tally_log_stop();
             return 1;
         }
@@ -338,6 +276,7 @@ int main(int argc, char **argv)
 
     for (unsigned i = 0; i < started; i++) {
         tally_worker_join(&s->workers[i]);
+        tally_app_free(&app.apps[i]);
         if (s->workers[i].exit_status != 0)
             app.exit_status = 1;
     }
@@ -354,6 +293,7 @@ int main(int argc, char **argv)
     tally_log_stop();
     tally_log_thread_done();
     free(s->workers);
+    free(app.apps);
     uv_mutex_destroy(&s->stop_mu);
     return app.exit_status;
 }

@@ -34,9 +34,9 @@ void tally_claims_settle(tally_claim_t *list, tally_claim_status_t st, int64_t f
         tally_claim_t *c = list;
         list = c->next; /* read before the callback: it may free c */
         if (st != TALLY_CLAIM_OK)
-            c->settled(c, st, 0);
+            c->settled(c, (int)st, 0);
         else
-            c->settled(c, st, i < granted ? first + (int64_t)i : 0);
+            c->settled(c, (int)st, i < granted ? first + (int64_t)i : 0);
         i++;
     }
 }

@@ -11,18 +11,14 @@
 
 #include <stdint.h>
 
+#include "base/wait.h"
 #include "counter/counter.h"
 
-typedef struct tally_claim tally_claim_t;
-
-/* number > 0: granted; 0: refused, counter at CAP. With
- * TALLY_CLAIM_UNAVAILABLE number is 0. The callback may free the claim. */
-typedef void (*tally_claim_settled_cb)(tally_claim_t *c, tally_claim_status_t st, int64_t number);
-
-struct tally_claim {
-    tally_claim_t *next;
-    tally_claim_settled_cb settled;
-};
+/* A claim is a completion link (base/wait.h) whose settled(c, st, number)
+ * gets a tally_claim_status_t and the number: number > 0: granted; 0:
+ * refused, counter at CAP. With TALLY_CLAIM_UNAVAILABLE number is 0. The
+ * callback may free the claim. */
+typedef tally_wait_t tally_claim_t;
 
 typedef struct tally_claimq {
     tally_claim_t *head;

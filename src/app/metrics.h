@@ -8,12 +8,10 @@
 
 #include "base/buf.h"
 
-struct tally_worker;
+struct tally_app_shared;
 
-/* Appends the whole HTTP answer (head and body) for w's request. */
-void tally_metrics_respond(struct tally_worker *w, tally_buf_t *out, unsigned flags);
-
-/* Appends just the exposition text. */
-void tally_metrics_render(struct tally_worker *w, tally_buf_t *body);
+/* Appends the exposition text: every worker's application statistics
+ * (app/stats.h) and the server's connection counts. */
+void tally_metrics_render(const struct tally_app_shared *shared, tally_buf_t *body);
 
 #endif

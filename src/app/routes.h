@@ -1,33 +1,38 @@
-/* router.h - tally's routes (DESIGN.md section 3): path to route, and which
- * methods each route takes. */
-#ifndef TALLY_ROUTER_H
-#define TALLY_ROUTER_H
+/* routes.h - tally's routes: one table (routes.c) from which the lookup,
+ * the 404/405 answers and Allow, the admin check and the metrics labels all
+ * follow.
+ *
+ * A route is a row {path, methods, flags, start, write}: start() (NULL:
+ * nothing to wait for) may defer the answer (a claim), write() appends the
+ * answer and returns the status it wrote. Route ids are the row's index + 1;
+ * 0 is "no route" (404, "other" in metrics).
+ */
+#ifndef TALLY_ROUTES_H
+#define TALLY_ROUTES_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-typedef enum {
-    TALLY_ROUTE_UNKNOWN = 0, /* 404 */
-    TALLY_ROUTE_ROOT,        /* GET/HEAD /        : claim a number */
-    TALLY_ROUTE_HEALTHZ,     /* GET/HEAD /healthz : liveness */
-    TALLY_ROUTE_READYZ,      /* GET/HEAD /readyz  : backend connected */
-    TALLY_ROUTE_METRICS,     /* GET/HEAD /metrics : Prometheus text */
-    TALLY_ROUTE_RESET,       /* POST /reset       : counter to 0 */
-} tally_route_t;
+#include "http/pipeline.h"
 
-/* The longest path that names a route; longer paths are unknown. */
-#define TALLY_ROUTE_PATH_MAX 16
+/* The route hooks every connection of a worker is given (pipeline.h), with
+ * the worker's tally_app_t as the app pointer. */
+extern const tally_pipe_hooks_t tally_routes_hooks;
 
-/* Route of an origin-form path (query string already removed). */
-tally_route_t tally_route_find(const char *path, size_t len);
+/* Number of rows; ids run 1..tally_routes_count(). */
+unsigned tally_routes_count(void);
 
-/* Whether the route takes the method (an llhttp_method_t value). */
-bool tally_route_allows(tally_route_t route, int method);
+/* Route id of an origin-form path (query string already removed); 0: none.
+ * *wants_auth: the route serves only requests with the admin token. */
+uint8_t tally_route_classify(void *app, const char *path, size_t len, bool *wants_auth);
 
-/* The Allow header value for the route ("GET, HEAD"). */
-const char *tally_route_allow(tally_route_t route);
+/* Whether route id takes the method (an llhttp_method_t value). */
+bool tally_route_allows(unsigned id, int method);
 
-/* Name used in metrics labels: "/", "/healthz", ..., "other". */
-const char *tally_route_name(tally_route_t route);
+/* The Allow header value for route id ("GET, HEAD"), into buf. */
+const char *tally_route_allow(unsigned id, char *buf, size_t size);
+
+/* Name used in metrics labels: the path, or "other" for id 0. */
+const char *tally_route_name(unsigned id);
 
 #endif

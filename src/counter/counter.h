@@ -78,4 +78,29 @@ uint32_t tally_memory_take(_Atomic int64_t *value, int64_t cap, uint32_t k, int6
 tally_counter_t *tally_counter_memory_new(uv_loop_t *loop, tally_memory_shared_t *shared,
                                           int64_t cap);
 
+/* What any backend is made from; each reads the fields it needs. */
+typedef struct tally_counter_params {
+    int64_t cap;
+    const char *url;               /* redis: a redis:// URL; postgres: a URL or conninfo */
+    const char *key;               /* the counter's name in the server */
+    uint64_t timeout_ms;           /* connect and command timeout */
+    unsigned worker_id;            /* 1..: named in the backend's log lines */
+    tally_memory_shared_t *shared; /* memory: the process's counter */
+} tally_counter_params_t;
+
+/* A backend's constructor: 0 and *out, or a negative errno-style code with
+ * the reason in why (whylen bytes, one line). */
+typedef int (*tally_counter_open_fn)(uv_loop_t *loop, const tally_counter_params_t *p,
+                                     tally_counter_t **out, char *why, size_t whylen);
+
+/* The counter of backend `kind` ("memory", "redis", "postgres") on loop,
+ * connecting at once (a server that is down is retried, not fatal).
+ * Returns 0 and *out, or a negative errno-style code (-EINVAL: an unknown
+ * kind or a URL that does not parse; -ENOMEM) with the reason in why. */
+int tally_counter_new(const char *kind, uv_loop_t *loop, const tally_counter_params_t *p,
+                      tally_counter_t **out, char *why, size_t whylen);
+
+/* Whether kind names a backend. */
+bool tally_counter_kind_known(const char *kind);
+
 #endif

@@ -1,8 +1,11 @@
-/* counter_memory.c - the in-process backend: one C11 atomic shared by all
+/* memory.c - the in-process backend: one C11 atomic shared by all
  * workers. A claim is a capped compare-and-swap; it answers at once. */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "counter/counter.h"
+#include "counter/drivers.h"
 
 typedef struct memory_counter {
     tally_counter_t base;
@@ -69,4 +72,15 @@ tally_counter_t *tally_counter_memory_new(uv_loop_t *loop, tally_memory_shared_t
     m->base.cap = cap;
     m->shared = shared;
     return &m->base;
+}
+
+int tally_counter_memory_open(uv_loop_t *loop, const tally_counter_params_t *p,
+                              tally_counter_t **out, char *why, size_t whylen)
+{
+    *out = tally_counter_memory_new(loop, p->shared, p->cap);
+    if (*out == NULL) {
+        snprintf(why, whylen, "not enough memory for the memory counter");
+        return -ENOMEM;
+    }
+    return 0;
 }

@@ -1,4 +1,4 @@
-/* counter_pg.c - the counter in PostgreSQL: one statement per claim, in
+/* pg.c - the counter in PostgreSQL: one statement per claim, in
  * pipeline mode on a non-blocking libpq connection driven by the worker's
  * loop.
  *
@@ -13,12 +13,14 @@
  */
 #include <fcntl.h>
 #include <libpq-fe.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "counter/remote_new.h"
+#include "counter/drivers.h"
+#include "counter/url.h"
 #include "base/log.h"
 #include "counter/remote.h"
 #include "counter/replies.h"
@@ -391,18 +393,20 @@ static const tally_remote_driver_t pg_driver = {
     .destroy = pg_destroy,
 };
 
-tally_counter_t *tally_counter_pg_new(uv_loop_t *loop, const tally_config_t *cfg,
-                                      unsigned worker_id)
+int tally_counter_pg_open(uv_loop_t *loop, const tally_counter_params_t *p, tally_counter_t **out,
+                          char *why, size_t whylen)
 {
     pg_counter_t *pc = calloc(1, sizeof *pc);
-    if (pc == NULL)
-        return NULL;
-    pc->conninfo = cfg->database_url;
+    if (pc == NULL) {
+        snprintf(why, whylen, "not enough memory for the postgres counter");
+        return -ENOMEM;
+    }
+    pc->conninfo = p->url;
     pc->poll_fd = -1;
-    snprintf(pc->cap_s, sizeof pc->cap_s, "%lld", (long long)cfg->cap);
+    snprintf(pc->cap_s, sizeof pc->cap_s, "%lld", (long long)p->cap);
     pc->r.base.ops = &tally_remote_counter_ops;
-    tally_pg_url_display(cfg->database_url, pc->r.where, sizeof pc->r.where);
-    tally_remote_start(&pc->r, &pg_driver, pc, loop, cfg->cap, cfg->key, cfg->backend_timeout_ms,
-                       worker_id);
-    return &pc->r.base;
+    tally_pg_url_display(p->url, pc->r.where, sizeof pc->r.where);
+    tally_remote_start(&pc->r, &pg_driver, pc, loop, p->cap, p->key, p->timeout_ms, p->worker_id);
+    *out = &pc->r.base;
+    return 0;
 }

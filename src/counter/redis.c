@@ -1,4 +1,4 @@
-/* counter_redis.c - the counter in Redis: one Lua script per claim.
+/* redis.c - the counter in Redis: one Lua script per claim.
  *
  * Handshake on every connection: AUTH (when the URL has a password), SELECT
  * (db != 0), SCRIPT LOAD; the worker is up once the script's SHA is known.
@@ -10,11 +10,13 @@
  */
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "counter/remote_new.h"
+#include "counter/drivers.h"
+#include "counter/url.h"
 #include "base/log.h"
 #include "counter/redis_uv.h"
 #include "counter/remote.h"
@@ -254,21 +256,23 @@ static const tally_remote_driver_t redis_driver = {
     .destroy = redis_destroy,
 };
 
-tally_counter_t *tally_counter_redis_new(uv_loop_t *loop, const tally_config_t *cfg,
-                                         unsigned worker_id)
+int tally_counter_redis_open(uv_loop_t *loop, const tally_counter_params_t *p,
+                             tally_counter_t **out, char *why, size_t whylen)
 {
     redis_counter_t *rc = calloc(1, sizeof *rc);
-    if (rc == NULL)
-        return NULL;
-    char err[160];
-    if (tally_redis_url_parse(cfg->redis_url, &rc->url, err, sizeof err) != 0) {
-        free(rc);
-        return NULL;
+    if (rc == NULL) {
+        snprintf(why, whylen, "not enough memory for the redis counter");
+        return -ENOMEM;
     }
-    snprintf(rc->cap_s, sizeof rc->cap_s, "%lld", (long long)cfg->cap);
+    if (tally_redis_url_parse(p->url, &rc->url, why, whylen) != 0) {
+        free(rc);
+        return -EINVAL;
+    }
+    snprintf(rc->cap_s, sizeof rc->cap_s, "%lld", (long long)p->cap);
     rc->r.base.ops = &tally_remote_counter_ops;
     tally_redis_url_display(&rc->url, rc->r.where, sizeof rc->r.where);
-    tally_remote_start(&rc->r, &redis_driver, rc, loop, cfg->cap, cfg->key, cfg->backend_timeout_ms,
-                       worker_id);
-    return &rc->r.base;
+    tally_remote_start(&rc->r, &redis_driver, rc, loop, p->cap, p->key, p->timeout_ms,
+                       p->worker_id);
+    *out = &rc->r.base;
+    return 0;
 }

@@ -1,7 +1,7 @@
 /* remote.h - what the redis and postgres backends share.
  *
  * A remote counter is a tally_counter_t whose numbers live in a server. The
- * server-specific part (a "driver": counter_redis.c, counter_pg.c) speaks
+ * server-specific part (a "driver": redis.c, pg.c) speaks
  * the protocol; this part keeps the state every driver needs:
  *
  *  - connection state DOWN -> CONNECTING -> UP, reconnecting after a

@@ -1,6 +1,7 @@
-/* http.c - llhttp callbacks that extract what tally needs; see http.h. */
+/* parser.c - llhttp callbacks that extract what tally needs; see parser.h. */
 #include "http/parser.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ static int on_message_begin(llhttp_t *p)
     h->field_len = 0;
     h->field_is_auth = false;
     h->want_auth = false;
+    h->route = 0;
     return 0;
 }
 
@@ -88,10 +90,10 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
         }
         if (c == '?' || c == '#')
             h->in_path = false;
-        else if (h->path_len < TALLY_ROUTE_PATH_MAX)
+        else if (h->path_len < TALLY_HTTP_PATH_MAX)
             h->path[h->path_len++] = c;
         else
-            h->path_len = TALLY_ROUTE_PATH_MAX + 1; /* no route is this long */
+            h->path_len = TALLY_HTTP_PATH_MAX + 1; /* no route is this long */
     }
     return 0;
 }
@@ -104,10 +106,15 @@ static int on_line_complete(llhttp_t *p)
 static int on_url_complete(llhttp_t *p)
 {
     tally_http_t *h = H(p);
-    /* Only POST /reset reads a header (Authorization): other requests skip
-     * the matching of header names. */
-    h->want_auth =
-        h->cfg->auth_expect != NULL && h->path_len == 6 && memcmp(h->path, "/reset", 6) == 0;
+    if (h->absolute && h->url_slashes == 2 && h->path_len == 0)
+        h->path[h->path_len++] = '/'; /* "http://host" names the root */
+    /* Only a route that asks reads a header (Authorization): other requests
+     * skip the matching of header names. */
+    bool wants_auth = false;
+    h->route = h->path_len <= TALLY_HTTP_PATH_MAX
+                   ? h->cfg->classify(h->cfg->classify_ctx, h->path, h->path_len, &wants_auth)
+                   : 0;
+    h->want_auth = wants_auth && h->cfg->auth_expect != NULL;
     return count_header_bytes(h, REQUEST_LINE_OVERHEAD) ? -1 : 0;
 }
 
@@ -246,18 +253,16 @@ static int on_message_complete(llhttp_t *p)
     req.method = p->method;
     req.minor = p->http_minor;
     req.keep_alive = llhttp_should_keep_alive(p) != 0;
-    if (h->absolute && h->url_slashes == 2 && h->path_len == 0)
-        h->path[h->path_len++] = '/'; /* "http://host" names the root */
-    req.route = h->path_len <= TALLY_ROUTE_PATH_MAX ? tally_route_find(h->path, h->path_len)
-                                                    : TALLY_ROUTE_UNKNOWN;
-    req.auth_ok = h->cfg->auth_expect != NULL && h->auth_count == 1 &&
-                  h->auth_pos == h->cfg->auth_expect_len && h->auth_diff == 0;
+    req.route = h->route;
+    req.auth_ok = h->want_auth && h->auth_count == 1 && h->auth_pos == h->cfg->auth_expect_len &&
+                  h->auth_diff == 0;
     h->in_message = false;
     return h->cfg->on_request(h->owner, &req) ? HPE_PAUSED : 0;
 }
 
-void tally_http_config_init(tally_http_config_t *hc, size_t max_header_size, uint64_t max_body_size,
-                            const char *admin_token, tally_http_request_cb on_request)
+int tally_http_config_init(tally_http_config_t *hc, size_t max_header_size, uint64_t max_body_size,
+                           const char *admin_token, tally_http_request_cb on_request,
+                           tally_http_classify_cb classify, void *classify_ctx)
 {
     memset(hc, 0, sizeof *hc);
     llhttp_settings_t *s = &hc->settings;
@@ -277,16 +282,19 @@ void tally_http_config_init(tally_http_config_t *hc, size_t max_header_size, uin
     hc->max_header_size = max_header_size;
     hc->max_body_size = max_body_size;
     hc->on_request = on_request;
+    hc->classify = classify;
+    hc->classify_ctx = classify_ctx;
     if (admin_token) {
         size_t n = strlen(admin_token);
         char *e = malloc(7 + n + 1);
-        if (e) {
-            memcpy(e, "Bearer ", 7);
-            memcpy(e + 7, admin_token, n + 1);
-            hc->auth_expect = e;
-            hc->auth_expect_len = 7 + n;
-        }
+        if (e == NULL)
+            return -ENOMEM;
+        memcpy(e, "Bearer ", 7);
+        memcpy(e + 7, admin_token, n + 1);
+        hc->auth_expect = e;
+        hc->auth_expect_len = 7 + n;
     }
+    return 0;
 }
 
 void tally_http_config_free(tally_http_config_t *hc)

@@ -68,22 +68,6 @@ void tally_http_date(char *out, time_t t)
     memcpy(p, "GMT", 4);
 }
 
-static size_t dec_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 10) {
-        v /= 10;
-        n++;
-    }
-    return n;
-}
-
-size_t tally_response_root_len(int64_t cap)
-{
-    /* {"hello":"world","request_num":N} is the longer shape: 32 + digits. */
-    return 32 + dec_len((uint64_t)cap);
-}
-
 static void put_head(tally_buf_t *b, const tally_resp_ctx_t *ctx, int status,
                      const char *content_type, size_t body_len, unsigned flags)
 {
@@ -113,29 +97,11 @@ static void put_head(tally_buf_t *b, const tally_resp_ctx_t *ctx, int status,
     tally_buf_lit(b, "\r\n");
 }
 
-void tally_response_root(tally_buf_t *b, const tally_resp_ctx_t *ctx, int64_t number,
-                         unsigned flags)
+void tally_response_head(tally_buf_t *b, const tally_resp_ctx_t *ctx, int status,
+                         const char *content_type, size_t body_len, unsigned flags)
 {
-    put_head(b, ctx, 200, NULL, ctx->root_len, flags);
+    put_head(b, ctx, status, content_type, body_len, flags);
     tally_buf_lit(b, "\r\n");
-    if (flags & TALLY_RESP_HEAD)
-        return;
-    size_t start = b->len;
-    if (number > 0) {
-        tally_buf_lit(b, "{\"hello\":\"world\",\"request_num\":");
-        tally_buf_i64(b, number);
-    } else {
-        tally_buf_lit(b, "{\"Go\":\"away!\",\"request_num\":");
-        tally_buf_i64(b, ctx->cap);
-    }
-    if (tally_buf_reserve(b, ctx->root_len) != 0)
-        return;
-    size_t used = b->len - start;
-    while (used + 1 < ctx->root_len) {
-        b->data[b->len++] = ' ';
-        used++;
-    }
-    b->data[b->len++] = '}';
 }
 
 void tally_response_write(tally_buf_t *b, const tally_resp_ctx_t *ctx, int status,
@@ -151,7 +117,7 @@ void tally_response_write(tally_buf_t *b, const tally_resp_ctx_t *ctx, int statu
 }
 
 void tally_response_error(tally_buf_t *b, const tally_resp_ctx_t *ctx, int status, const char *what,
-                          tally_route_t route, unsigned flags)
+                          const char *allow, unsigned flags)
 {
     char body[512];
     tally_buf_t jb = {body, 0, sizeof body, 0};
@@ -166,7 +132,7 @@ void tally_response_error(tally_buf_t *b, const tally_resp_ctx_t *ctx, int statu
     char extra[96];
     const char *hdrs = NULL;
     if (status == 405) {
-        snprintf(extra, sizeof extra, "Allow: %s\r\n", tally_route_allow(route));
+        snprintf(extra, sizeof extra, "Allow: %s\r\n", allow ? allow : "");
         hdrs = extra;
     } else if (status == 503) {
         hdrs = "Retry-After: 1\r\n";

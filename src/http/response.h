@@ -2,11 +2,8 @@
  *
  * Responses are appended to a tally_buf_t that a worker reuses for all its
  * connections; each is built by hand from literals, the Date string the
- * worker caches once a second, and a hand-formatted Content-Length.
- *
- * Every answer to GET / under one CAP has the same Content-Length: both
- * bodies are padded with spaces (JSON whitespace) before the closing brace
- * to tally_response_root_len(cap) bytes, so `ab` sees no length failures.
+ * worker caches once a second, and a hand-formatted Content-Length. Knows
+ * no route: what a body says is the caller's.
  */
 #ifndef TALLY_RESPONSE_H
 #define TALLY_RESPONSE_H
@@ -15,7 +12,6 @@
 #include <time.h>
 
 #include "base/buf.h"
-#include "app/routes.h"
 
 #define TALLY_HTTP_DATE_LEN 29 /* "Thu, 26 Nov 2026 12:28:05 GMT" */
 
@@ -28,20 +24,16 @@ enum {
 
 typedef struct tally_resp_ctx {
     char date[TALLY_HTTP_DATE_LEN + 1]; /* refreshed by the worker */
-    int64_t cap;
-    size_t root_len; /* tally_response_root_len(cap) */
 } tally_resp_ctx_t;
 
 /* Formats t as an IMF-fixdate into out (TALLY_HTTP_DATE_LEN + 1 bytes). */
 void tally_http_date(char *out, time_t t);
 
-/* Length of every GET / body under cap. */
-size_t tally_response_root_len(int64_t cap);
-
-/* 200 {"hello":"world","request_num":number} when number > 0, else
- * 200 {"Go":"away!","request_num":CAP}; padded to ctx->root_len. */
-void tally_response_root(tally_buf_t *out, const tally_resp_ctx_t *ctx, int64_t number,
-                         unsigned flags);
+/* The status line and headers of an answer whose body (of content_type,
+ * NULL: application/json) will be body_len bytes, and the blank line: the
+ * caller appends the body itself, unless flags has TALLY_RESP_HEAD. */
+void tally_response_head(tally_buf_t *out, const tally_resp_ctx_t *ctx, int status,
+                         const char *content_type, size_t body_len, unsigned flags);
 
 /* Any other answer: status with its reason phrase, a body of content_type
  * (NULL: application/json), and extra header lines (each ending in CRLF, or
@@ -51,9 +43,10 @@ void tally_response_write(tally_buf_t *out, const tally_resp_ctx_t *ctx, int sta
                           size_t body_len, unsigned flags);
 
 /* A JSON error answer {"error":"<what>"} (what is escaped), e.g. 400, 413,
- * 431, 503 (with Retry-After: 1). 405 carries Allow for route. */
+ * 431, 503 (with Retry-After: 1), 401 (with WWW-Authenticate: Bearer); a 405
+ * carries "Allow: <allow>" (allow: the methods the route takes, "GET, HEAD"). */
 void tally_response_error(tally_buf_t *out, const tally_resp_ctx_t *ctx, int status,
-                          const char *what, tally_route_t route, unsigned flags);
+                          const char *what, const char *allow, unsigned flags);
 
 /* Reason phrase of a status code ("Not Found"). */
 const char *tally_http_reason(int status);

@@ -1,103 +1,113 @@
-/* conn.h - one client connection: read, parse, queue answers in request
- * order, write them in one go.
+/* conn.h - client connections: the socket side of an HTTP/1.x connection.
  *
- * Lifetime: tally_conn_accept() creates it; it frees itself in its close
- * callback, and never before every claim it queued has been settled (a
- * claim in flight points at its slot). Each request takes a slot of a small
- * ring; answers leave in ring order, so pipelined requests are answered in
- * order even when a later one is ready first. When the ring is full the
- * parser pauses, the unparsed rest of the input is kept aside, and reading
- * stops until slots free up: memory per connection stays bounded.
+ * A connection reads into its context's read buffer, hands the bytes to
+ * its pipe (http/pipeline.h: parsing, one slot per request, answers in
+ * request order), and writes the pipe's ready answers with one
+ * uv_try_write(); only when the socket cannot take them all is the rest
+ * copied into a write request of its own, and reading waits until it
+ * completes. It knows no route and no counter: the application is reached
+ * only through the pipe's hooks.
  *
- * Writes: the ready answers at the head of the ring are serialised into the
- * worker's output buffer and written with one uv_try_write(); only when
- * the socket cannot take them all is the rest copied into a write request
- * of the connection's own, and reading waits until it completes.
+ * Lifetime: tally_conn_accept() creates it; it frees itself (or goes back
+ * to the context's cache) in its close callback, and never before every
+ * deferred answer of its pipe has settled (the application holds a slot).
+ * Deadlines: waiting for a request (--header-timeout, answered 408), idle
+ * between requests or waiting for the client to read (--idle-timeout), a
+ * lingering close (TALLY_LINGER_MS); one list each, swept by
+ * tally_conn_ctx_expire().
+ *
+ * Everything runs on the context's loop thread.
  */
 #ifndef TALLY_CONN_H
 #define TALLY_CONN_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
-#include "app/batch.h"
-#include "http/parser.h"
+#include "base/buf.h"
 #include "base/list.h"
+#include "base/stat.h"
+#include "http/pipeline.h"
 
-#define TALLY_CONN_SLOTS 16
 /* How long a half-closed connection may keep sending before it is closed. */
 #define TALLY_LINGER_MS 2000
+#define TALLY_READ_BUF  (64u << 10)
 
-struct tally_worker;
+typedef struct tally_conn_limits {
+    uint64_t header_timeout_ms;
+    uint64_t idle_timeout_ms;
+    unsigned max_connections; /* process-wide; past it a connection is closed at once */
+} tally_conn_limits_t;
 
-typedef struct tally_slot {
-    tally_claim_t claim;
-    struct tally_conn *conn;
-    const char *detail; /* error text (static) */
-    uint64_t t0_us;     /* when the request was parsed (worker's read_us) */
-    int64_t number;
-    uint16_t status;
-    uint8_t kind;
-    uint8_t flags; /* TALLY_RESP_* */
-    uint8_t route;
-    bool ready;
-} tally_slot_t;
+typedef struct tally_conn_stats {
+    tally_stat_t accepted, rejected;
+} tally_conn_stats_t;
 
-enum { TALLY_TLIST_NONE = 0, TALLY_TLIST_HEADER, TALLY_TLIST_IDLE, TALLY_TLIST_LINGER };
+typedef struct tally_conn tally_conn_t;
 
-typedef struct tally_conn {
-    uv_tcp_t tcp;
-    struct tally_worker *w;
-    tally_http_t http;
-    struct tally_conn *dirty_next;
-    tally_list_t all;   /* worker's list of every connection */
-    tally_list_t tnode; /* in one of the worker's deadline lists, or self-linked */
-    uint64_t deadline;
-    uint32_t deadline_msg; /* the request (http.messages) the header deadline is for */
-    struct conn_write *wr; /* write in flight (slow path) or NULL */
-    char *saved;           /* unparsed input kept while the ring is full */
-    uint32_t saved_len, saved_off;
-    uint16_t pending; /* claims and resets not settled yet */
-    uint8_t head, count;
-    uint8_t tlist;
-    bool dirty;
-    bool reading;
-    bool eof;         /* the client sent FIN */
-    bool close_after; /* answer what is queued, then close */
-    bool unread;      /* input was left unread: close with a linger */
-    bool lingering;
-    bool closed;
-    tally_slot_t slots[TALLY_CONN_SLOTS];
-} tally_conn_t;
+/* The connections of one loop (a worker embeds one). Fields are the
+ * connections' own unless marked. */
+typedef struct tally_conn_ctx {
+    /* set by the owner before tally_conn_ctx_init() */
+    uv_loop_t *loop;
+    tally_conn_limits_t limits;
+    _Atomic unsigned *open;                     /* open connections, process-wide */
+    void (*closed)(struct tally_conn_ctx *ctx); /* after each close; may be NULL */
+    void *data;
+    /* set up by tally_conn_ctx_init(): the owner fills in pipe.resp.date
+     * and sets pipe.draining through tally_conn_ctx_drain() */
+    tally_pipe_env_t pipe;
+    /* read-only for the owner */
+    unsigned nconns;
+    tally_conn_stats_t stats;
+    /* private */
+    tally_conn_t *dirty; /* connections with output to write this iteration */
+    tally_list_t all;    /* every open connection */
+    tally_list_t header_list, idle_list, linger_list; /* deadline order each */
+    tally_conn_t *free_conns;                         /* closed ones kept for reuse */
+    unsigned nfree_conns;
+    tally_buf_t out; /* one connection's answers, serialised before one write */
+    char readbuf[TALLY_READ_BUF];
+} tally_conn_ctx_t;
 
-/* Listener callback body: accepts one connection on w. */
-void tally_conn_accept(struct tally_worker *w, uv_stream_t *listener);
+/* Sets up ctx's pipe environment with the application's hooks. Returns 0
+ * or -ENOMEM. */
+int tally_conn_ctx_init(tally_conn_ctx_t *ctx, size_t max_header_size, uint64_t max_body_size,
+                        const char *admin_token, const tally_pipe_hooks_t *hooks, void *app);
+
+/* Frees what ctx keeps (the connection cache, buffers) once its loop has
+ * ended. */
+void tally_conn_ctx_free(tally_conn_ctx_t *ctx);
+
+/* Listener callback body: accepts one connection. */
+void tally_conn_accept(tally_conn_ctx_t *ctx, uv_stream_t *listener);
 
 /* Serves fd, a socket accepted outside libuv (the listener's queue drained
  * at shutdown); closes it on failure. */
-void tally_conn_adopt(struct tally_worker *w, int fd);
+void tally_conn_adopt(tally_conn_ctx_t *ctx, int fd);
 
-/* Writes what is ready, resumes a paused parser, closes when done, and
- * files the connection under the right deadline. The worker calls it for
- * every dirty connection once per loop iteration. */
-void tally_conn_pump(tally_conn_t *c);
+/* Whether a connection has output to write (tally_conn_ctx_pump()). */
+static inline bool tally_conn_ctx_dirty(const tally_conn_ctx_t *ctx)
+{
+    return ctx->dirty != NULL;
+}
 
-/* The worker is shutting down: finish what the connection has been asked,
- * then close it. */
-void tally_conn_drain(tally_conn_t *c);
+/* Writes every connection that has output, resumes paused parsers, closes
+ * what is done, and files each connection under the right deadline. The
+ * owner calls it once per loop iteration, after the I/O callbacks, and
+ * again while answers settling make more connections dirty. */
+void tally_conn_ctx_pump(tally_conn_ctx_t *ctx);
 
-/* The deadline of the list the connection is in has passed. */
-void tally_conn_expire(tally_conn_t *c);
+/* Closes the connections whose deadline has passed (now: uv_now()). */
+void tally_conn_ctx_expire(tally_conn_ctx_t *ctx, uint64_t now);
 
-/* Closes now (idempotent); the connection is freed once nothing points at
- * it any more. */
-void tally_conn_close(tally_conn_t *c);
+/* Shutting down: every answer from now on closes its connection; idle
+ * connections close at the next pump, busy ones once answered. */
+void tally_conn_ctx_drain(tally_conn_ctx_t *ctx);
 
-/* Frees the connections w keeps for reuse (when its loop ends). */
-void tally_conn_free_cache(struct tally_worker *w);
-
-/* The request callback tally_http_config_init() is given. */
-int tally_conn_on_request(void *owner, const tally_http_request_t *req);
+/* Closes every connection now. */
+void tally_conn_ctx_close_all(tally_conn_ctx_t *ctx);
 
 #endif

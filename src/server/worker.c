@@ -7,9 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/conn.h"
-#include "counter/remote_new.h"
 #include "base/log.h"
+#include "server/conn.h"
 
 /* Period of the timer that refreshes the Date header and expires
  * connections past their deadline: the precision of every timeout. */
@@ -20,28 +19,14 @@
 #define LOG_FLUSH_MS    10
 #define LOG_FLUSH_BYTES (48u << 10)
 
-const uint64_t tally_latency_bounds_us[TALLY_LATENCY_BUCKETS - 1] = {
-    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000};
-
-static void on_batch_answered(void *arg, tally_claim_status_t st, int64_t first, uint32_t granted)
+void tally_server_totals(const tally_server_t *s, tally_server_totals_t *t)
 {
-    tally_worker_t *w = arg;
-    tally_claim_t *list = w->claims_inflight;
-    w->claims_inflight = NULL;
-    tally_claims_settle(list, st, first, granted);
-}
-
-bool tally_server_ready(tally_server_t *s)
-{
-    for (unsigned i = 0; i < s->nworkers; i++)
-        if (!atomic_load_explicit(&s->workers[i].backend_up, memory_order_relaxed))
-            return false;
-    return true;
-}
-
-void tally_worker_claim(tally_worker_t *w, tally_claim_t *c)
-{
-    tally_claimq_push(&w->claims, c);
+    t->accepted = t->rejected = 0;
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        t->accepted += tally_stat_read(&s->workers[i].conns.stats.accepted);
+        t->rejected += tally_stat_read(&s->workers[i].conns.stats.rejected);
+    }
+    t->open = atomic_load_explicit(&((tally_server_t *)s)->connections, memory_order_relaxed);
 }
 
 static void on_log_flush(uv_timer_t *t)
@@ -50,35 +35,21 @@ static void on_log_flush(uv_timer_t *t)
     tally_log_flush();
 }
 
-/* After the I/O callbacks of an iteration: send the claims they queued to
- * the backend as one, then write every connection that has output. Claims
- * answered at once (memory) make more connections dirty, and writing can
- * let a paused parser go on and queue more claims: repeat until quiet.
- *
- * One batch at a time is in flight: claims arriving while the backend
- * answers wait for the next iteration after the answer, and go as one. The
- * busier the service, the larger the batches and the fewer the round
- * trips per request. */
+/* After the I/O callbacks of an iteration: the application sends what
+ * they queued (the claims, as one batch), then every connection that has
+ * output writes it. Answers settled at once (memory) make more connections
+ * dirty, and writing can let a paused parser go on and queue more: repeat
+ * until quiet. */
 static void on_check(uv_check_t *h)
 {
     tally_worker_t *w = h->data;
     for (;;) {
-        if (w->claims.n > 0 && w->claims_inflight == NULL && w->counter) {
-            uint32_t n;
-            w->claims_inflight = tally_claimq_take(&w->claims, &n);
-            w->counter->ops->claim(w->counter, n, on_batch_answered, w);
-        }
-        if (w->dirty == NULL)
+        w->hooks->turn(w->app);
+        if (!tally_conn_ctx_dirty(&w->conns))
             break;
-        while (w->dirty) {
-            tally_conn_t *c = w->dirty;
-            w->dirty = c->dirty_next;
-            c->dirty = false;
-            if (!c->closed)
-                tally_conn_pump(c);
-        }
+        tally_conn_ctx_pump(&w->conns);
     }
-    w->read_us = w->flush_us = 0;
+    tally_pipe_env_turn(&w->conns.pipe);
     size_t pending = tally_log_pending();
     if (pending >= LOG_FLUSH_BYTES)
         tally_log_flush();
@@ -91,29 +62,15 @@ static void refresh_date(tally_worker_t *w)
     time_t now = time(NULL);
     if (now != w->date_sec) {
         w->date_sec = now;
-        tally_http_date(w->resp.date, now);
+        tally_http_date(w->conns.pipe.resp.date, now);
     }
-}
-
-static void expire_list(tally_worker_t *w, tally_list_t *l, uint64_t now)
-{
-    while (!tally_list_empty(l)) {
-        tally_conn_t *c = tally_container_of(l->next, tally_conn_t, tnode);
-        if (c->deadline > now)
-            break;
-        tally_conn_expire(c);
-    }
-    (void)w;
 }
 
 static void on_tick(uv_timer_t *t)
 {
     tally_worker_t *w = t->data;
     refresh_date(w);
-    uint64_t now = uv_now(&w->loop);
-    expire_list(w, &w->header_list, now);
-    expire_list(w, &w->idle_list, now);
-    expire_list(w, &w->linger_list, now);
+    tally_conn_ctx_expire(&w->conns, uv_now(&w->loop));
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -128,11 +85,6 @@ static void close_handle(tally_worker_t *w, uv_handle_t *h)
         w->handles_open++;
         uv_close(h, on_handle_closed);
     }
-}
-
-static void on_counter_closed(tally_counter_t *c)
-{
-    (void)c;
 }
 
 /* Every connection has closed: close what is left, so uv_run returns. */
@@ -153,39 +105,25 @@ static void finish(tally_worker_t *w)
     w->wakeup_closed = true;
     close_handle(w, (uv_handle_t *)&w->wakeup);
     uv_mutex_unlock(&w->server->stop_mu);
-    if (w->counter) {
-        tally_counter_t *c = w->counter;
-        w->counter = NULL;
-        c->up = NULL;
-        atomic_store(&w->backend_up, false);
-        c->ops->close(c, on_counter_closed);
-    }
+    w->hooks->stop(w->app);
 }
 
-static void close_all_connections(tally_worker_t *w)
+/* The connections' closed(): the last one ends a drain. */
+static void on_conn_closed(tally_conn_ctx_t *ctx)
 {
-    while (!tally_list_empty(&w->all_conns)) {
-        tally_conn_t *c = tally_container_of(w->all_conns.next, tally_conn_t, all);
-        tally_conn_close(c);
-    }
-}
-
-void tally_worker_conn_closed(tally_worker_t *w)
-{
-    w->nconns--;
-    atomic_fetch_sub_explicit(&w->server->connections, 1, memory_order_relaxed);
-    if (w->draining && w->nconns == 0)
+    tally_worker_t *w = ctx->data;
+    if (w->draining && ctx->nconns == 0)
         finish(w);
 }
 
 static void on_grace_over(uv_timer_t *t)
 {
     tally_worker_t *w = t->data;
-    if (w->nconns > 0)
+    if (w->conns.nconns > 0)
         tally_logf(TALLY_LOG_WARNING, "shutdown",
                    "shutdown grace over: closing %u connections with requests in flight",
-                   w->nconns);
-    close_all_connections(w);
+                   w->conns.nconns);
+    tally_conn_ctx_close_all(&w->conns);
 }
 
 static void on_wakeup(uv_async_t *a)
@@ -194,23 +132,23 @@ static void on_wakeup(uv_async_t *a)
     int level = atomic_load(&w->stop_level);
     if (level >= 1 && !w->draining) {
         w->draining = true;
+        w->conns.pipe.draining = true; /* what is adopted below closes when answered */
         /* Connections the kernel has completed but we have not accepted
          * yet would be reset with the listener: take them first. */
         uv_os_fd_t lfd;
         if (uv_fileno((uv_handle_t *)&w->listener, &lfd) == 0) {
             int fd;
             while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
-                tally_conn_adopt(w, fd);
+                tally_conn_adopt(&w->conns, fd);
         }
         close_handle(w, (uv_handle_t *)&w->listener);
-        uv_timer_start(&w->grace, on_grace_over, w->server->cfg->shutdown_timeout_ms, 0);
+        uv_timer_start(&w->grace, on_grace_over, w->server->params.shutdown_timeout_ms, 0);
         /* Idle connections close now; busy ones once answered. */
-        for (tally_list_t *n = w->all_conns.next; n != &w->all_conns; n = n->next)
-            tally_conn_drain(tally_container_of(n, tally_conn_t, all));
+        tally_conn_ctx_drain(&w->conns);
     }
     if (level >= 2)
-        close_all_connections(w);
-    if (w->draining && w->nconns == 0)
+        tally_conn_ctx_close_all(&w->conns);
+    if (w->draining && w->conns.nconns == 0)
         finish(w);
 }
 
@@ -227,35 +165,36 @@ static void on_connection(uv_stream_t *listener, int status)
         }
         return;
     }
-    tally_conn_accept(w, listener);
+    tally_conn_accept(&w->conns, listener);
 }
 
-int tally_worker_init(tally_worker_t *w, tally_server_t *server, unsigned id, int listen_fd)
+int tally_worker_init(tally_worker_t *w, tally_server_t *server, unsigned id, int listen_fd,
+                      const tally_worker_hooks_t *hooks, void *app)
 {
-    const tally_config_t *cfg = server->cfg;
-    memset(w, 0, offsetof(tally_worker_t, readbuf));
+    const tally_server_params_t *p = &server->params;
+    memset(w, 0, offsetof(tally_worker_t, conns));
     w->id = id;
     snprintf(w->name, sizeof w->name, "worker-%u", id);
     w->server = server;
+    w->hooks = hooks;
+    w->app = app;
     w->listen_fd = listen_fd;
     w->exit_status = 0;
-    tally_claimq_init(&w->claims);
-    tally_list_init(&w->all_conns);
-    tally_list_init(&w->header_list);
-    tally_list_init(&w->idle_list);
-    tally_list_init(&w->linger_list);
-    tally_http_config_init(&w->http, cfg->max_header_size, cfg->max_body_size, cfg->admin_token,
-                           tally_conn_on_request);
-    w->resp.cap = cfg->cap;
-    w->resp.root_len = tally_response_root_len(cfg->cap);
-    refresh_date(w);
-    int n = snprintf(w->capped_msg, sizeof w->capped_msg,
-                     "Received a request but we already hit %lld requests!", (long long)cfg->cap);
-    w->capped_len = (size_t)n;
 
     int err = uv_loop_init(&w->loop);
     if (err)
         return err;
+    tally_conn_ctx_t *ctx = &w->conns;
+    ctx->loop = &w->loop;
+    ctx->limits = p->limits;
+    ctx->open = &server->connections;
+    ctx->closed = on_conn_closed;
+    ctx->data = w;
+    err = tally_conn_ctx_init(ctx, p->max_header_size, p->max_body_size, p->admin_token,
+                              hooks->pipe, app);
+    if (err)
+        return err;
+    refresh_date(w);
     w->loop.data = w;
     uv_tcp_init(&w->loop, &w->listener);
     w->listener.data = w;
@@ -269,17 +208,6 @@ int tally_worker_init(tally_worker_t *w, tally_server_t *server, unsigned id, in
     w->log_flush.data = w;
     uv_async_init(&w->loop, &w->wakeup, on_wakeup);
     w->wakeup.data = w;
-
-    if (cfg->backend == TALLY_BACKEND_MEMORY)
-        w->counter = tally_counter_memory_new(&w->loop, &server->memory, cfg->cap);
-    else if (cfg->backend == TALLY_BACKEND_REDIS)
-        w->counter = tally_counter_redis_new(&w->loop, cfg, id);
-    else
-        w->counter = tally_counter_pg_new(&w->loop, cfg, id);
-    if (w->counter == NULL)
-        return UV_ENOMEM;
-    atomic_store(&w->backend_up, w->counter->ops->ready(w->counter));
-    w->counter->up = &w->backend_up;
     return 0;
 }
 
@@ -302,7 +230,6 @@ static void worker_main(void *arg)
         uv_timer_start(&w->tick, on_tick, TICK_MS, TICK_MS);
     }
     uv_run(&w->loop, UV_RUN_DEFAULT);
-    tally_conn_free_cache(w);
     int rc = uv_loop_close(&w->loop);
     if (rc != 0) {
         tally_logf(TALLY_LOG_ERROR, "shutdown", "%s: loop not closed cleanly: %s", w->name,
@@ -332,7 +259,5 @@ void tally_worker_stop(tally_worker_t *w, int level)
 void tally_worker_join(tally_worker_t *w)
 {
     uv_thread_join(&w->thread);
-    tally_http_config_free(&w->http);
-    tally_buf_free(&w->out);
-    tally_buf_free(&w->scratch);
+    tally_conn_ctx_free(&w->conns);
 }

@@ -1,10 +1,16 @@
 /* worker.h - one thread, one uv_loop_t: a listener of its own
- * (SO_REUSEPORT), its connections, its backend connection, its timers.
+ * (SO_REUSEPORT), its connections, its timers, and the application it is
+ * handed.
  *
  * Nothing a worker touches on the request path is shared with another
- * thread except the memory backend's atomic and the process-wide count of
- * open connections (one atomic add per accept). The main thread talks to a
- * worker only through tally_worker_stop() (a uv_async_t).
+ * thread except what its application shares (the memory backend's atomic)
+ * and the process-wide count of open connections (one atomic add per
+ * accept). The main thread talks to a worker only through
+ * tally_worker_stop() (a uv_async_t).
+ *
+ * The worker knows no route and no counter: it reaches the application
+ * through tally_worker_hooks_t, as the connections reach it through the
+ * pipe hooks (http/pipeline.h).
  */
 #ifndef TALLY_WORKER_H
 #define TALLY_WORKER_H
@@ -12,51 +18,68 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 #include <uv.h>
 
-#include "app/batch.h"
-#include "base/buf.h"
-#include "config.h"
-#include "counter/counter.h"
-#include "http/parser.h"
-#include "base/list.h"
-#include "http/response.h"
+#include "http/pipeline.h"
+#include "server/conn.h"
+
+/* listen(2) backlog of each worker's listener (main listens, the worker's
+ * uv_listen() adopts the socket). */
+#define TALLY_LISTEN_BACKLOG 1024
+
+/* What the application gives every worker; called on the worker's thread
+ * with the app pointer given to tally_worker_init(). */
+typedef struct tally_worker_hooks {
+    const tally_pipe_hooks_t *pipe; /* for the connections */
+    /* After the I/O callbacks of each loop iteration, and again while the
+     * connections' answers make more output: send what the requests of the
+     * iteration queued (claims, as one batch). */
+    void (*turn)(void *app);
+    /* The worker is finishing (its connections are closed): close what the
+     * application holds on the loop, so that the loop can end. */
+    void (*stop)(void *app);
+} tally_worker_hooks_t;
+
+/* Everything the server needs from the configuration. */
+typedef struct tally_server_params {
+    tally_conn_limits_t limits;
+    uint64_t shutdown_timeout_ms; /* grace of a drain */
+    size_t max_header_size;
+    uint64_t max_body_size;
+    const char *admin_token; /* NULL: none */
+} tally_server_params_t;
 
 /* State every worker reads; written by main before workers start. */
 typedef struct tally_server {
-    const tally_config_t *cfg;
+    tally_server_params_t params;
     unsigned nworkers;
     struct tally_worker *workers;
-    tally_memory_shared_t memory;
     _Atomic unsigned connections; /* open client connections, process-wide */
     uv_async_t *worker_exited;    /* main's: a worker's loop has ended */
     uv_mutex_t stop_mu;           /* guards every worker's wakeup_closed */
 } tally_server_t;
 
-/* Upper bounds of the request latency histogram buckets, in microseconds
- * (the last bucket is +Inf). */
-#define TALLY_LATENCY_BUCKETS 14
-extern const uint64_t tally_latency_bounds_us[TALLY_LATENCY_BUCKETS - 1];
+typedef struct tally_server_totals {
+    uint64_t accepted, rejected, open;
+} tally_server_totals_t;
 
-/* Requests answered, by route (index tally_route_t) and status class; read
- * racily by /metrics from any worker, hence relaxed atomics. */
-typedef struct tally_worker_stats {
-    _Atomic uint64_t responses[6][6]; /* [route][status / 100] */
-    _Atomic uint64_t claims_granted, claims_capped, claims_failed;
-    _Atomic uint64_t accepted, rejected;
-    _Atomic uint64_t latency[TALLY_LATENCY_BUCKETS]; /* cumulative-free: one bucket each */
-    _Atomic uint64_t latency_sum_us;
-} tally_worker_stats_t;
+/* Connections accepted and rejected by every worker, and open now. Safe
+ * from any thread. */
+void tally_server_totals(const tally_server_t *s, tally_server_totals_t *t);
 
-#define TALLY_READ_BUF (64u << 10)
-/* listen(2) backlog of each worker's listener (main.c listens, the
- * worker's uv_listen() adopts the socket). */
-#define TALLY_LISTEN_BACKLOG 1024
-
+/* A worker. Main allocates them (an array, server->workers); every field
+ * is the worker's own unless marked. */
 typedef struct tally_worker {
+    /* read-only */
     unsigned id; /* 1.. */
     char name[16];
+    _Atomic bool exited; /* the loop has ended and been closed */
+    int exit_status;
+    /* private */
     tally_server_t *server;
+    const tally_worker_hooks_t *hooks;
+    void *app;
     uv_thread_t thread;
     uv_loop_t loop;
     int listen_fd;
@@ -64,65 +87,40 @@ typedef struct tally_worker {
     uv_async_t wakeup;
     _Atomic int stop_level; /* 0 run, 1 drain, 2 close everything now */
     bool wakeup_closed;     /* under server->stop_mu: no more uv_async_send */
-    _Atomic bool exited;    /* the loop has ended and been closed */
     uv_check_t check;
     uv_timer_t tick;
     uv_timer_t grace;
     uv_timer_t log_flush; /* hands this thread's log lines over 10 ms after the first */
-    tally_counter_t *counter;
-    _Atomic bool backend_up; /* the counter's ready(), for other threads */
-    tally_claimq_t claims;
-    tally_claim_t *claims_inflight; /* the one batch the backend is answering */
-    struct tally_conn *dirty;       /* connections with output to flush this iteration */
-    tally_list_t all_conns;         /* every open connection */
-    tally_list_t header_list;       /* waiting for a request to complete; deadline order */
-    tally_list_t idle_list;         /* keep-alive between requests, or a write pending */
-    tally_list_t linger_list;       /* answered and half-closed; draining the input */
-    tally_http_config_t http;
-    tally_resp_ctx_t resp;
-    tally_buf_t out;     /* responses of one connection, serialised before one write */
-    tally_buf_t scratch; /* /metrics bodies */
-    char capped_msg[96]; /* "Received a request but we already hit CAP requests!" */
-    size_t capped_len;
-    unsigned nconns;
-    struct tally_conn *free_conns; /* closed connections kept for reuse */
-    unsigned nfree_conns;
     bool draining;
-    /* Clock stamps for the latency histogram, uv_hrtime()/1000, read at
-     * most once per loop iteration each (0: not yet read this iteration):
-     * read_us at the first request parsed, flush_us at the first answer
-     * written; on_check clears both. Batches of requests share them. */
-    uint64_t read_us;
-    uint64_t flush_us;
     bool finished;
     time_t date_sec;
     uint64_t accept_error_ms; /* when an accept error was last logged */
     int handles_open;
-    int exit_status;
-    tally_worker_stats_t stats;
-    char readbuf[TALLY_READ_BUF];
+    tally_conn_ctx_t conns;
 } tally_worker_t;
 
-/* Prepares worker id over listen_fd (bound, not yet listening). */
-int tally_worker_init(tally_worker_t *w, tally_server_t *server, unsigned id, int listen_fd);
+/* Prepares worker id over listen_fd (listening, not yet the loop's), with
+ * the application's hooks and its app pointer. Returns 0 or a negative
+ * errno-style code. */
+int tally_worker_init(tally_worker_t *w, tally_server_t *server, unsigned id, int listen_fd,
+                      const tally_worker_hooks_t *hooks, void *app);
+
+/* The worker's loop, for the application to set up on before the worker
+ * starts. */
+static inline uv_loop_t *tally_worker_loop(tally_worker_t *w)
+{
+    return &w->loop;
+}
 
 /* Starts the worker's thread. Returns 0 or a negative libuv error. */
 int tally_worker_start(tally_worker_t *w);
 
 /* Thread-safe: asks the worker to drain (level 1: stop accepting, finish
- * requests in flight within --shutdown-timeout) or to close everything now
+ * requests in flight within the shutdown grace) or to close everything now
  * (level 2). */
 void tally_worker_stop(tally_worker_t *w, int level);
 
 /* Joins the worker's thread and releases what it owns. */
 void tally_worker_join(tally_worker_t *w);
-
-/* Called by connections: queue a claim, mark a connection to flush, a
- * connection has closed. */
-void tally_worker_claim(tally_worker_t *w, tally_claim_t *c);
-void tally_worker_conn_closed(tally_worker_t *w);
-
-/* Whether every worker's backend is connected (GET /readyz). */
-bool tally_server_ready(tally_server_t *s);
 
 #endif

@@ -21,7 +21,7 @@ typedef struct rec_claim {
 
 static int settle_seq;
 
-static void on_settled(tally_claim_t *c, tally_claim_status_t st, int64_t number)
+static void on_settled(tally_claim_t *c, int st, int64_t number)
 {
     rec_claim_t *r = (rec_claim_t *)c;
     r->settled_count++;
