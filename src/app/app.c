@@ -20,16 +20,6 @@ void tally_app_stats_answer(tally_app_stats_t *st, unsigned route, int status, u
     tally_stat_add_n(&st->latency_sum_us, latency_us);
 }
 
-static size_t dec_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 10) {
-        v /= 10;
-        n++;
-    }
-    return n;
-}
-
 int tally_app_init(tally_app_t *a, const tally_app_shared_t *shared, unsigned id, uv_loop_t *loop,
                    const char *kind, const tally_counter_params_t *cp, char *why, size_t whylen)
 {
@@ -37,8 +27,7 @@ int tally_app_init(tally_app_t *a, const tally_app_shared_t *shared, unsigned id
     a->shared = shared;
     a->id = id;
     tally_claimq_init(&a->claims);
-    /* {"hello":"world","request_num":N} is the longer shape: 32 + digits. */
-    a->root_len = 32 + dec_len((uint64_t)shared->cap);
+    a->root_len = tally_root_len(shared->cap);
     int n =
         snprintf(a->capped_msg, sizeof a->capped_msg,
                  "Received a request but we already hit %lld requests!", (long long)shared->cap);

@@ -178,11 +178,46 @@ static void start_claim(tally_app_t *a, tally_slot_t *s, const tally_http_reques
     tally_app_claim(a, &s->wait);
 }
 
-/* 200 {"hello":"world","request_num":N} when granted, else
- * 200 {"Go":"away!","request_num":CAP}: both padded with spaces (JSON
- * whitespace) before the closing brace to a->root_len bytes, so that every
- * answer under one CAP has the same Content-Length (ab counts any other as
- * a failure). */
+static size_t dec_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 10) {
+        v /= 10;
+        n++;
+    }
+    return n;
+}
+
+size_t tally_root_len(int64_t cap)
+{
+    /* {"hello":"world","request_num":N} is the longer shape: 32 + digits. */
+    return 32 + dec_len((uint64_t)cap);
+}
+
+void tally_root_answer(tally_buf_t *b, const tally_resp_ctx_t *resp, int64_t cap, size_t root_len,
+                       int64_t number, unsigned flags)
+{
+    tally_response_head(b, resp, 200, NULL, root_len, flags);
+    if (flags & TALLY_RESP_HEAD)
+        return;
+    size_t start = b->len;
+    if (number > 0) {
+        tally_buf_lit(b, "{\"hello\":\"world\",\"request_num\":");
+        tally_buf_i64(b, number);
+    } else {
+        tally_buf_lit(b, "{\"Go\":\"away!\",\"request_num\":");
+        tally_buf_i64(b, cap);
+    }
+    if (tally_buf_reserve(b, root_len) != 0)
+        return;
+    size_t used = b->len - start;
+    while (used + 1 < root_len) {
+        b->data[b->len++] = ' ';
+        used++;
+    }
+    b->data[b->len++] = '}';
+}
+
 static int write_claim(tally_app_t *a, const tally_slot_t *s, const tally_answer_t *an,
                        tally_buf_t *b)
 {
@@ -190,25 +225,7 @@ static int write_claim(tally_app_t *a, const tally_slot_t *s, const tally_answer
         tally_response_error(b, an->resp, 503, "counter backend unavailable", NULL, an->flags);
         return 503;
     }
-    tally_response_head(b, an->resp, 200, NULL, a->root_len, an->flags);
-    if (an->flags & TALLY_RESP_HEAD)
-        return 200;
-    size_t start = b->len;
-    if (s->value > 0) {
-        tally_buf_lit(b, "{\"hello\":\"world\",\"request_num\":");
-        tally_buf_i64(b, s->value);
-    } else {
-        tally_buf_lit(b, "{\"Go\":\"away!\",\"request_num\":");
-        tally_buf_i64(b, a->shared->cap);
-    }
-    if (tally_buf_reserve(b, a->root_len) != 0)
-        return 200;
-    size_t used = b->len - start;
-    while (used + 1 < a->root_len) {
-        b->data[b->len++] = ' ';
-        used++;
-    }
-    b->data[b->len++] = '}';
+    tally_root_answer(b, an->resp, a->shared->cap, a->root_len, s->value, an->flags);
     return 200;
 }
 

@@ -35,4 +35,15 @@ const char *tally_route_allow(unsigned id, char *buf, size_t size);
 /* Name used in metrics labels: the path, or "other" for id 0. */
 const char *tally_route_name(unsigned id);
 
+/* GET /'s body length under cap: every answer has it, granted or not. */
+size_t tally_root_len(int64_t cap);
+
+/* GET /'s answer: 200 {"hello":"world","request_num":number} when
+ * number > 0, else 200 {"Go":"away!","request_num":cap}; both padded with
+ * spaces (JSON whitespace) before the closing brace to root_len bytes
+ * (tally_root_len(cap)), so that every answer under one CAP has the same
+ * Content-Length (ab counts any other as a failure). */
+void tally_root_answer(tally_buf_t *out, const tally_resp_ctx_t *resp, int64_t cap, size_t root_len,
+                       int64_t number, unsigned flags);
+
 #endif

@@ -190,7 +190,7 @@ static int64_t freed_numbers[64];
 static int freed_ids[64];
 static int freed_count;
 
-static void on_settled_free(tally_claim_t *c, tally_claim_status_t st, int64_t number)
+static void on_settled_free(tally_claim_t *c, int st, int64_t number)
 {
     heap_claim_t *h = (heap_claim_t *)c;
     assert_int_equal(st, TALLY_CLAIM_OK);

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "http/parser.h"
+#include "route_ids.h"
 
 #define MAX_REQS 64
 
@@ -38,7 +39,9 @@ typedef struct fixture {
 static void setup(fixture_t *f, size_t max_header, uint64_t max_body, const char *token)
 {
     memset(f, 0, sizeof *f);
-    tally_http_config_init(&f->hc, max_header, max_body, token, record);
+    assert_int_equal(tally_http_config_init(&f->hc, max_header, max_body, token, record,
+                                            tally_route_classify, NULL),
+                     0);
     tally_http_init(&f->h, &f->hc, &f->rec);
 }
 

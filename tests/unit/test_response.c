@@ -1,4 +1,5 @@
-/* test_response.c - serialising answers (src/response.h). */
+/* test_response.c - serialising answers (src/http/response.h), and GET /'s
+ * padded answer (tally_root_answer, src/app/routes.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 
 #include "json_check.h"
 #include "http/response.h"
+#include "route_ids.h"
 
 #define FIXED_TIME ((time_t)1795377600) /* Sun, 22 Nov 2026 20:00:00 GMT */
 
@@ -96,14 +98,27 @@ static void parse_response(const char *p, size_t len, bool head, parsed_t *r)
     r->total = (size_t)(body - p) + r->body_len;
 }
 
+/* The CAP of the last make_ctx(): what root_answer() pads for. */
+static int64_t ctx_cap;
+
 static tally_resp_ctx_t make_ctx(int64_t cap)
 {
     tally_resp_ctx_t ctx;
     memset(&ctx, 0, sizeof ctx);
     tally_http_date(ctx.date, FIXED_TIME);
-    ctx.cap = cap;
-    ctx.root_len = tally_response_root_len(cap);
+    ctx_cap = cap;
     return ctx;
+}
+
+static void root_answer(tally_buf_t *b, const tally_resp_ctx_t *ctx, int64_t number, unsigned flags)
+{
+    tally_root_answer(b, ctx, ctx_cap, tally_root_len(ctx_cap), number, flags);
+}
+
+/* A 405 carries the Allow of its route; nothing else does. */
+static const char *allow_of(int status, tally_route_t route)
+{
+    return status == 405 ? route_allow(route) : NULL;
 }
 
 /* The common headers every answer carries. */
@@ -137,16 +152,16 @@ static void check_root(int64_t cap, int64_t number)
 {
     tally_resp_ctx_t ctx = make_ctx(cap);
     tally_buf_t b = TALLY_BUF_INIT;
-    tally_response_root(&b, &ctx, number, 0);
+    root_answer(&b, &ctx, number, 0);
     parsed_t r;
     parse_response(b.data, b.len, false, &r);
     assert_int_equal(r.total, b.len);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.reason, "OK");
     check_common(&r, "application/json");
-    if (r.body_len != tally_response_root_len(cap))
+    if (r.body_len != tally_root_len(cap))
         fail_msg("cap %lld number %lld: body is %zu bytes, root_len is %zu", (long long)cap,
-                 (long long)number, r.body_len, tally_response_root_len(cap));
+                 (long long)number, r.body_len, tally_root_len(cap));
     assert_true(json_check_document(r.body, r.body_len));
     char want[128];
     expected_root_body(cap, number, want, r.body_len);
@@ -159,11 +174,11 @@ static void test_root_len(void **state)
 {
     (void)state;
     /* {"hello":"world","request_num":CAP} is the longest body under CAP. */
-    assert_int_equal(tally_response_root_len(1), 33);
-    assert_int_equal(tally_response_root_len(9), 33);
-    assert_int_equal(tally_response_root_len(10), 34);
-    assert_int_equal(tally_response_root_len(100), 35);
-    assert_int_equal(tally_response_root_len(1000000000000000LL), 48);
+    assert_int_equal(tally_root_len(1), 33);
+    assert_int_equal(tally_root_len(9), 33);
+    assert_int_equal(tally_root_len(10), 34);
+    assert_int_equal(tally_root_len(100), 35);
+    assert_int_equal(tally_root_len(1000000000000000LL), 48);
 }
 
 static void test_root_cap_100(void **state)
@@ -200,7 +215,7 @@ static void test_root_every_number_same_length(void **state)
         size_t first_len = 0;
         for (int64_t n = 0; n <= caps[c]; n++) {
             b.len = 0;
-            tally_response_root(&b, &ctx, n, TALLY_RESP_KEEPALIVE);
+            root_answer(&b, &ctx, n, TALLY_RESP_KEEPALIVE);
             if (n == 0)
                 first_len = b.len;
             else if (b.len != first_len)
@@ -216,7 +231,7 @@ static void test_root_head_keeps_length(void **state)
     (void)state;
     tally_resp_ctx_t ctx = make_ctx(100);
     tally_buf_t b = TALLY_BUF_INIT;
-    tally_response_root(&b, &ctx, 42, TALLY_RESP_HEAD);
+    root_answer(&b, &ctx, 42, TALLY_RESP_HEAD);
     parsed_t r;
     parse_response(b.data, b.len, true, &r);
     assert_int_equal(r.total, b.len); /* nothing after the blank line */
@@ -227,7 +242,7 @@ static void test_root_head_keeps_length(void **state)
     assert_memory_equal(b.data + b.len - 4, "\r\n\r\n", 4);
 
     b.len = 0;
-    tally_response_root(&b, &ctx, 0, TALLY_RESP_HEAD | TALLY_RESP_CLOSE);
+    root_answer(&b, &ctx, 0, TALLY_RESP_HEAD | TALLY_RESP_CLOSE);
     parse_response(b.data, b.len, true, &r);
     assert_int_equal(r.total, b.len);
     assert_string_equal(header(&r, "Content-Length"), "35");
@@ -242,26 +257,25 @@ static void test_connection_headers(void **state)
     tally_buf_t b = TALLY_BUF_INIT;
     parsed_t r;
 
-    tally_response_root(&b, &ctx, 5, 0);
+    root_answer(&b, &ctx, 5, 0);
     parse_response(b.data, b.len, false, &r);
     assert_int_equal(header_count(&r, "Connection"), 0);
 
     b.len = 0;
-    tally_response_root(&b, &ctx, 5, TALLY_RESP_KEEPALIVE);
+    root_answer(&b, &ctx, 5, TALLY_RESP_KEEPALIVE);
     parse_response(b.data, b.len, false, &r);
     assert_int_equal(header_count(&r, "Connection"), 1);
     assert_string_equal(header(&r, "Connection"), "keep-alive");
 
     b.len = 0;
-    tally_response_root(&b, &ctx, 5, TALLY_RESP_CLOSE);
+    root_answer(&b, &ctx, 5, TALLY_RESP_CLOSE);
     parse_response(b.data, b.len, false, &r);
     assert_int_equal(header_count(&r, "Connection"), 1);
     assert_string_equal(header(&r, "Connection"), "close");
 
     /* Closing wins: never both. */
     b.len = 0;
-    tally_response_error(&b, &ctx, 400, "bad", TALLY_ROUTE_UNKNOWN,
-                         TALLY_RESP_KEEPALIVE | TALLY_RESP_CLOSE);
+    tally_response_error(&b, &ctx, 400, "bad", NULL, TALLY_RESP_KEEPALIVE | TALLY_RESP_CLOSE);
     parse_response(b.data, b.len, false, &r);
     assert_int_equal(header_count(&r, "Connection"), 1);
     assert_string_equal(header(&r, "Connection"), "close");
@@ -273,10 +287,10 @@ static void test_pipelined_answers_append(void **state)
     (void)state;
     tally_resp_ctx_t ctx = make_ctx(100);
     tally_buf_t b = TALLY_BUF_INIT;
-    tally_response_root(&b, &ctx, 7, TALLY_RESP_KEEPALIVE);
-    tally_response_error(&b, &ctx, 404, "not found", TALLY_ROUTE_UNKNOWN, 0);
-    tally_response_root(&b, &ctx, 0, TALLY_RESP_HEAD);
-    tally_response_root(&b, &ctx, 100, TALLY_RESP_CLOSE);
+    root_answer(&b, &ctx, 7, TALLY_RESP_KEEPALIVE);
+    tally_response_error(&b, &ctx, 404, "not found", NULL, 0);
+    root_answer(&b, &ctx, 0, TALLY_RESP_HEAD);
+    root_answer(&b, &ctx, 100, TALLY_RESP_CLOSE);
     parsed_t r;
     size_t off = 0;
     parse_response(b.data + off, b.len - off, false, &r);
@@ -305,7 +319,7 @@ static void check_error(int status, const char *reason, tally_route_t route, con
 {
     tally_resp_ctx_t ctx = make_ctx(100);
     b->len = 0;
-    tally_response_error(b, &ctx, status, what, route, 0);
+    tally_response_error(b, &ctx, status, what, allow_of(status, route), 0);
     parse_response(b->data, b->len, false, r);
     assert_int_equal(r->total, b->len);
     assert_int_equal(r->status, status);

@@ -1,4 +1,5 @@
-/* test_router.c - paths to routes and the methods each takes (src/router.h). */
+/* test_routes.c - the route table (src/app/routes.h): paths to routes, the
+ * methods each takes, names, the admin flag. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +8,7 @@
 #include <cmocka.h>
 
 #include "llhttp.h"
-#include "app/routes.h"
+#include "route_ids.h"
 
 static tally_route_t find(const char *path)
 {
@@ -77,14 +78,14 @@ static void test_methods(void **state)
         assert_true(tally_route_allows(reads[i], HTTP_HEAD));
         for (size_t j = 0; j < sizeof others / sizeof others[0]; j++)
             assert_false(tally_route_allows(reads[i], others[j]));
-        assert_string_equal(tally_route_allow(reads[i]), "GET, HEAD");
+        assert_string_equal(route_allow(reads[i]), "GET, HEAD");
     }
     assert_true(tally_route_allows(TALLY_ROUTE_RESET, HTTP_POST));
     assert_false(tally_route_allows(TALLY_ROUTE_RESET, HTTP_GET));
     assert_false(tally_route_allows(TALLY_ROUTE_RESET, HTTP_HEAD));
     assert_false(tally_route_allows(TALLY_ROUTE_RESET, HTTP_PUT));
     assert_false(tally_route_allows(TALLY_ROUTE_RESET, HTTP_DELETE));
-    assert_string_equal(tally_route_allow(TALLY_ROUTE_RESET), "POST");
+    assert_string_equal(route_allow(TALLY_ROUTE_RESET), "POST");
     /* Unknown paths take nothing: they answer 404, not 405. */
     assert_false(tally_route_allows(TALLY_ROUTE_UNKNOWN, HTTP_GET));
     assert_false(tally_route_allows(TALLY_ROUTE_UNKNOWN, HTTP_HEAD));
@@ -102,14 +103,31 @@ static void test_names(void **state)
     assert_string_equal(tally_route_name(TALLY_ROUTE_UNKNOWN), "other");
     /* Every route's name finds the route again. */
     for (int r = TALLY_ROUTE_ROOT; r <= TALLY_ROUTE_RESET; r++)
-        assert_int_equal(find(tally_route_name((tally_route_t)r)), r);
+        assert_int_equal(find(tally_route_name((unsigned)r)), r);
+}
+
+static void test_table(void **state)
+{
+    (void)state;
+    /* The ids above are the whole table, and only /reset wants the token. */
+    assert_int_equal(tally_routes_count(), TALLY_ROUTE_RESET);
+    for (int r = TALLY_ROUTE_ROOT; r <= TALLY_ROUTE_RESET; r++) {
+        bool wants_auth = true;
+        const char *path = tally_route_name((unsigned)r);
+        assert_int_equal(tally_route_classify(NULL, path, strlen(path), &wants_auth), r);
+        assert_int_equal(wants_auth, r == TALLY_ROUTE_RESET);
+    }
+    bool wants_auth = true;
+    assert_int_equal(tally_route_classify(NULL, "/nope", 5, &wants_auth), 0);
+    assert_false(wants_auth);
+    assert_string_equal(tally_route_name(tally_routes_count() + 1), "other");
 }
 
 static void test_route_paths_fit_the_limit(void **state)
 {
     (void)state;
     for (int r = TALLY_ROUTE_ROOT; r <= TALLY_ROUTE_RESET; r++)
-        assert_true(strlen(tally_route_name((tally_route_t)r)) <= TALLY_ROUTE_PATH_MAX);
+        assert_true(strlen(tally_route_name((unsigned)r)) <= TALLY_HTTP_PATH_MAX);
 }
 
 int main(void)
@@ -120,6 +138,7 @@ int main(void)
         cmocka_unit_test(test_length_is_respected),
         cmocka_unit_test(test_methods),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_table),
         cmocka_unit_test(test_route_paths_fit_the_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
