@@ -88,6 +88,14 @@ static void check_redis(const char *url)
     }
 }
 
+/* The value libpq read for keyword, or NULL (opts may be NULL). */
+static const char *option(const PQconninfoOption *opts, const char *keyword)
+{
+    while (opts && opts->keyword && strcmp(opts->keyword, keyword) != 0)
+        opts++;
+    return opts && opts->keyword ? opts->val : NULL;
+}
+
 static void check_pg(const char *conninfo)
 {
     char err[200]; /* counter_pg.c's size */
@@ -102,17 +110,8 @@ static void check_pg(const char *conninfo)
         CHECK(err[0] != '\0' && TERMINATED(err) && strchr(err, '\n') == NULL);
     PQfreemem(msg);
 
-    const char *host = NULL, *port = NULL, *db = NULL;
-    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
-        if (o->val == NULL)
-            continue;
-        if (strcmp(o->keyword, "host") == 0)
-            host = o->val;
-        else if (strcmp(o->keyword, "port") == 0)
-            port = o->val;
-        else if (strcmp(o->keyword, "dbname") == 0)
-            db = o->val;
-    }
+    const char *host = option(opts, "host"), *port = option(opts, "port"),
+               *db = option(opts, "dbname");
     /* Exactly host, port and database as libpq read them: no field that
      * could carry the password. */
     char big[8192], want[8192];
