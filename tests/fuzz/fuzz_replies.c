@@ -1,4 +1,4 @@
-/* fuzz_replies.c - libFuzzer target for the backends' answers (src/replies.h).
+/* fuzz_replies.c - libFuzzer target for the backends' answers (src/counter/replies.h).
  *
  * Input: bytes 0-3  k, the size of the claim (little-endian uint32)
  *        byte 4     where the RESP bytes are cut in two feeds

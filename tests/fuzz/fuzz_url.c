@@ -1,4 +1,4 @@
-/* fuzz_url.c - libFuzzer target for the backend URLs (src/url.h).
+/* fuzz_url.c - libFuzzer target for the backend URLs (src/counter/url.h).
  *
  * Input: the URL, made NUL-terminated (bytes after an inner NUL are simply
  * not seen, as with a C string from argv or the environment).
@@ -98,7 +98,7 @@ static const char *option(const PQconninfoOption *opts, const char *keyword)
 
 static void check_pg(const char *conninfo)
 {
-    char err[200]; /* counter_pg.c's size */
+    char err[200]; /* counter/pg.c's size */
     memset(err, 0, sizeof err);
     char *msg = NULL;
     PQconninfoOption *opts = PQconninfoParse(conninfo, &msg);

@@ -1,4 +1,4 @@
-/* test_batch.c - the claim queue and settling a batch (src/batch.h). */
+/* test_batch.c - the claim queue and settling a batch (src/app/batch.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

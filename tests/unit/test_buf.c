@@ -1,4 +1,4 @@
-/* test_buf.c - the growable byte buffer (src/buf.h). */
+/* test_buf.c - the growable byte buffer (src/base/buf.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

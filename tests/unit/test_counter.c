@@ -1,5 +1,5 @@
 /* test_counter.c - the memory counter's arithmetic at the cap, alone and
- * under threads hammering it, and its hook table (src/counter.h). */
+ * under threads hammering it, and its hook table (src/counter/counter.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

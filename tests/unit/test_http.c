@@ -1,4 +1,4 @@
-/* test_http.c - the request parser (src/http.h), driven through
+/* test_http.c - the request parser (src/http/parser.h), driven through
  * tally_http_feed() with a callback that records every request. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* test_json.c - JSON string escaping (src/json.h). */
+/* test_json.c - JSON string escaping (src/base/json.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

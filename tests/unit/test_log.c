@@ -1,4 +1,4 @@
-/* test_log.c - the log writer (src/log.h): lines from several threads reach
+/* test_log.c - the log writer (src/base/log.h): lines from several threads reach
  * a slow, non-blocking, nearly full pipe whole, in each thread's order, and
  * none is lost. The pipe is shrunk to one page so the writer's writev(2)
  * calls come back short and with EAGAIN, the paths a fast reader never

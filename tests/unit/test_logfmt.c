@@ -1,4 +1,4 @@
-/* test_logfmt.c - log lines in loguru's shapes (src/logfmt.h). */
+/* test_logfmt.c - log lines in loguru's shapes (src/base/logfmt.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* test_replies.c - what backend answers mean (src/replies.h): only a
+/* test_replies.c - what backend answers mean (src/counter/replies.h): only a
  * well-formed answer grants anything. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* test_url.c - --redis-url and --database-url parsing (src/url.h). */
+/* test_url.c - --redis-url and --database-url parsing (src/counter/url.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
