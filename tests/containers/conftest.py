@@ -34,6 +34,7 @@ from podman_helpers import (
     PORTS,
     REPO,
     apt_install,
+    package_installed,
     down,
     podman_state,
     port_taken,
@@ -55,14 +56,12 @@ def podman():
     if os.geteuid() != 0:
         pytest.skip("the container tests install packages and run podman as root")
     t = time.monotonic()
-    missing = [
-        pkg
-        for tool, pkg in [("podman", "podman"), ("ab", "apache2-utils"), ("jq", "jq"), ("debootstrap", "debootstrap")]
-        if shutil.which(tool) is None
-    ]
-    if "podman" in missing:
-        missing += ["runc", "conmon", "catatonit", "containernetworking-plugins", "iptables",
-                    "uidmap", "slirp4netns", "fuse-overlayfs"]
+    # Checked package by package, not by the podman binary alone: a machine
+    # can have podman without the runtime the configuration names (CI met
+    # one: "default OCI runtime "runc" not found").
+    wanted = ["podman", "runc", "conmon", "catatonit", "containernetworking-plugins", "iptables",
+              "uidmap", "slirp4netns", "fuse-overlayfs", "apache2-utils", "jq", "debootstrap"]
+    missing = [pkg for pkg in wanted if not package_installed(pkg)]
     if missing:
         apt_install(*missing)
     conf = Path("/etc/containers/containers.conf")

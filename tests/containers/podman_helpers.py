@@ -56,6 +56,13 @@ def run(cmd, timeout=120, check=True, **kw):
     return p
 
 
+def package_installed(pkg):
+    """True when dpkg has the package installed (not merely known)."""
+    p = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, text=True)
+    return p.returncode == 0 and p.stdout.strip().endswith(" installed")
+
+
 def apt_install(*packages):
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     apt = ["apt-get", "-o", "DPkg::Lock::Timeout=300", "-q"]
