@@ -1,7 +1,10 @@
 /* config.c - flags and environment; see config.h.
  *
- * One table drives parsing, the environment twins and --help, so a flag
- * cannot exist without its variable and its line of documentation.
+ * One typed table (options[]) drives the defaults, parsing, the
+ * environment twins, the reasons a value is refused and --help: each
+ * flag's names, default, range or words, and help line are written once,
+ * in its row. Adding a flag is a field in config.h and a row here (a type
+ * the table lacks is a case in set()).
  */
 #include "config.h"
 
@@ -13,83 +16,187 @@
 #include <string.h>
 #include <strings.h>
 
-typedef int (*setter_fn)(tally_config_t *cfg, const char *val, char *why, size_t whylen);
+/* How a row's value is read and where it goes (field at `off`, `size`
+ * bytes wide): the row's own data (range, choices, check) does the rest. */
+typedef enum {
+    OPT_UINT,     /* decimal in lo..hi; choices may name special values */
+    OPT_SIZE,     /* bytes with k/m suffixes, in lo..hi */
+    OPT_DURATION, /* milliseconds (10s, 250ms, 2m), in lo..hi */
+    OPT_CHOICE,   /* one of choices, stored as its value */
+    OPT_STRING,   /* kept as a pointer after check (and `max`, `what`) */
+    OPT_HOST,     /* an IP literal copied into a char array */
+} opt_type_t;
 
+/* A word and what it stores; hidden words are accepted, never offered. */
+typedef struct choice {
+    const char *word;
+    int value;
+    bool hidden;
+} choice_t;
+
+typedef int (*check_fn)(const char *val, char *why, size_t whylen);
+
+/* One flag (or environment-only variable): everything about it is written
+ * here once: names, default, range, help. */
 typedef struct option {
-    const char *flag;    /* "--port" */
+    const char *flag;    /* "--port", or NULL: environment only */
     const char *env;     /* "TALLY_PORT" */
     const char *alias;   /* a second, weaker variable ("PORT") or NULL */
     const char *metavar; /* "N" */
-    const char *help;
-    setter_fn set;
+    const char *def;     /* the default as a user writes it; NULL: unset */
+    const char *help;    /* --help's line, which adds choices, default, range */
+    opt_type_t type;
+    size_t off, size;        /* the field in tally_config_t */
+    uint64_t lo, hi;         /* OPT_UINT, OPT_SIZE, OPT_DURATION */
+    const choice_t *choices; /* OPT_CHOICE, or OPT_UINT's special words */
+    bool nocase;             /* choices match in any case */
+    size_t max;              /* OPT_STRING: printable, no spaces, 1..max (0: unchecked) */
+    const char *what;        /* OPT_STRING: "a URL" in the reasons */
+    check_fn check;          /* OPT_STRING: more checks, or NULL */
 } option_t;
 
-static int parse_range(const char *val, uint64_t lo, uint64_t hi, uint64_t *out, char *why,
-                       size_t whylen)
+#define FIELD(f) .off = offsetof(tally_config_t, f), .size = sizeof(((tally_config_t *)0)->f)
+#define KiB      1024ULL
+#define MiB      (1024ULL * 1024)
+#define DAY_MS   86400000ULL
+
+static const choice_t threads_words[] = {{"auto", 0, false}, {NULL, 0, false}};
+static const choice_t backend_words[] = {{"memory", TALLY_BACKEND_MEMORY, false},
+                                         {"redis", TALLY_BACKEND_REDIS, false},
+                                         {"postgres", TALLY_BACKEND_POSTGRES, false},
+                                         {"postgresql", TALLY_BACKEND_POSTGRES, true},
+                                         {NULL, 0, false}};
+static const choice_t level_words[] = {
+    {"debug", TALLY_LOG_DEBUG, false},     {"info", TALLY_LOG_INFO, false},
+    {"warning", TALLY_LOG_WARNING, false}, {"warn", TALLY_LOG_WARNING, true},
+    {"error", TALLY_LOG_ERROR, false},     {NULL, 0, false}};
+static const choice_t format_words[] = {
+    {"json", TALLY_LOG_JSON, false}, {"text", TALLY_LOG_TEXT, false}, {NULL, 0, false}};
+
+static int check_redis_url(const char *val, char *why, size_t whylen)
 {
-    uint64_t v = 0;
-    if (tally_parse_u64(val, &v) != 0 || v < lo || v > hi)
-        return tally_units_reason(why, whylen, "expected an integer from %llu to %llu, got '%s'",
-                                  (unsigned long long)lo, (unsigned long long)hi, val);
-    *out = v;
-    return 0;
+    tally_redis_url_t u;
+    return tally_redis_url_parse(val, &u, why, whylen);
 }
 
-static int set_host(tally_config_t *cfg, const char *val, char *why, size_t whylen)
+static int check_database_url(const char *val, char *why, size_t whylen)
 {
-    unsigned char addr[16];
-    const char *lit = strcmp(val, "localhost") == 0 ? "127.0.0.1" : val;
-    if (strlen(lit) >= sizeof cfg->host ||
-        (inet_pton(AF_INET, lit, addr) != 1 && inet_pton(AF_INET6, lit, addr) != 1))
-        return tally_units_reason(
-            why, whylen, "expected an IPv4 or IPv6 address such as 0.0.0.0 or ::, got '%s'", val);
-    strcpy(cfg->host, lit);
-    return 0;
-}
-
-static int set_port(tally_config_t *cfg, const char *val, char *why, size_t whylen)
-{
-    uint64_t v = 0;
-    if (parse_range(val, 1, 65535, &v, why, whylen) != 0)
-        return -1;
-    cfg->port = (uint16_t)v;
-    return 0;
-}
-
-static int set_threads(tally_config_t *cfg, const char *val, char *why, size_t whylen)
-{
-    uint64_t v = 0;
-    if (strcmp(val, "auto") == 0) {
-        cfg->threads = 0;
-        return 0;
-    }
-    if (parse_range(val, 1, 1024, &v, why, whylen) != 0)
+    /* A conninfo string may hold spaces ("host=x port=y"); only bound it. */
+    if (strlen(val) > 4096)
         return tally_units_reason(why, whylen,
-                                  "expected 'auto' or an integer from 1 to 1024, got '%s'", val);
-    cfg->threads = (unsigned)v;
-    return 0;
+                                  "expected a libpq URI or conninfo string of 1 to 4096 bytes");
+    return tally_pg_url_check(val, why, whylen);
 }
 
-static int set_cap(tally_config_t *cfg, const char *val, char *why, size_t whylen)
+static const option_t options[] = {
+    {"--host", "TALLY_HOST", NULL, "ADDR", "0.0.0.0", "address to listen on", OPT_HOST,
+     FIELD(host)},
+    {"--port", "TALLY_PORT", "PORT", "N", "8080", "port to listen on", OPT_UINT, FIELD(port),
+     .lo = 1, .hi = 65535},
+    {"--threads", "TALLY_THREADS", NULL, "N|auto", "auto",
+     "worker threads, one event loop each; auto: CPUs available", OPT_UINT, FIELD(threads), .lo = 1,
+     .hi = 1024, .choices = threads_words},
+    {"--cap", "TALLY_CAP", NULL, "N", "100", "numbers granted in all, 1..CAP", OPT_UINT, FIELD(cap),
+     .lo = 1, .hi = (uint64_t)TALLY_CAP_MAX},
+    {"--backend", "TALLY_BACKEND", NULL, "NAME", "memory", "where the counter lives", OPT_CHOICE,
+     FIELD(backend), .choices = backend_words},
+    {"--redis-url", "TALLY_REDIS_URL", "REDIS_URL", "URL", "redis://127.0.0.1:6379/0",
+     "redis://[:password@]host:port/db or unix:///path", OPT_STRING, FIELD(redis_url), .max = 1024,
+     .what = "a URL", .check = check_redis_url},
+    {"--database-url", "TALLY_DATABASE_URL", "DATABASE_URL", "URL", NULL,
+     "PostgreSQL: a libpq URI or conninfo string", OPT_STRING, FIELD(database_url),
+     .check = check_database_url},
+    {"--key", "TALLY_KEY", NULL, "NAME", "request_count", "counter name in the backend", OPT_STRING,
+     FIELD(key), .max = 200, .what = "a key name"},
+    {"--log-level", "TALLY_LOG_LEVEL", NULL, "LEVEL", "info", "lowest level logged", OPT_CHOICE,
+     FIELD(log_level), .choices = level_words, .nocase = true},
+    {"--log-format", "TALLY_LOG_FORMAT", NULL, "FMT", "json",
+     "log line format (json is loguru's serialize=True)", OPT_CHOICE, FIELD(log_format),
+     .choices = format_words},
+    {"--max-connections", "TALLY_MAX_CONNECTIONS", NULL, "N", "10000",
+     "open client connections per process; more are closed at once", OPT_UINT,
+     FIELD(max_connections), .lo = 1, .hi = 1000000},
+    {"--max-header-size", "TALLY_MAX_HEADER_SIZE", NULL, "SIZE", "8k",
+     "request line + headers limit, else 431", OPT_SIZE, FIELD(max_header_size), .lo = 256,
+     .hi = MiB},
+    {"--max-body-size", "TALLY_MAX_BODY_SIZE", NULL, "SIZE", "1m", "request body limit, else 413",
+     OPT_SIZE, FIELD(max_body_size), .lo = 0, .hi = 1024 * MiB},
+    {"--header-timeout", "TALLY_HEADER_TIMEOUT", NULL, "DURATION", "10s",
+     "time for a whole request to arrive, else 408", OPT_DURATION, FIELD(header_timeout_ms),
+     .lo = 1, .hi = DAY_MS},
+    {"--idle-timeout", "TALLY_IDLE_TIMEOUT", NULL, "DURATION", "5s",
+     "idle keep-alive connections are closed after this", OPT_DURATION, FIELD(idle_timeout_ms),
+     .lo = 1, .hi = DAY_MS},
+    {"--shutdown-timeout", "TALLY_SHUTDOWN_TIMEOUT", NULL, "DURATION", "10s",
+     "grace for requests in flight on SIGTERM/SIGINT", OPT_DURATION, FIELD(shutdown_timeout_ms),
+     .lo = 0, .hi = DAY_MS},
+    {"--backend-timeout", "TALLY_BACKEND_TIMEOUT", NULL, "DURATION", "2s",
+     "redis/postgres connect and command timeout; then 503 and reconnect", OPT_DURATION,
+     FIELD(backend_timeout_ms), .lo = 10, .hi = DAY_MS},
+    {NULL, "TALLY_ADMIN_TOKEN", NULL, NULL, NULL, "bearer token enabling POST /reset (unset: 404)",
+     OPT_STRING, FIELD(admin_token), .max = 256, .what = "a token"},
+};
+
+#define N_OPTIONS (sizeof options / sizeof options[0])
+
+/* "a, b or c" of the choices a user is offered. */
+static void list_words(const choice_t *c, char *buf, size_t len)
 {
-    uint64_t v = 0;
-    if (parse_range(val, 1, (uint64_t)TALLY_CAP_MAX, &v, why, whylen) != 0)
-        return -1;
-    cfg->cap = (int64_t)v;
-    return 0;
+    size_t n = 0, shown = 0, total = 0;
+    for (const choice_t *w = c; w->word; w++)
+        total += !w->hidden;
+    buf[0] = '\0';
+    for (const choice_t *w = c; w->word && n < len; w++) {
+        if (w->hidden)
+            continue;
+        shown++;
+        n += (size_t)snprintf(buf + n, len - n, "%s%s",
+                              shown == 1       ? ""
+                              : shown == total ? " or "
+                                               : ", ",
+                              w->word);
+    }
 }
 
-static int set_backend(tally_config_t *cfg, const char *val, char *why, size_t whylen)
+/* A size or a duration as a user would write it ("1m", "256 bytes", "24h",
+ * "10ms"); `bytes` adds the unit to a plain number of bytes. */
+static void show_amount(opt_type_t type, uint64_t v, bool bytes, char *buf, size_t len)
 {
-    if (strcmp(val, "memory") == 0)
-        cfg->backend = TALLY_BACKEND_MEMORY;
-    else if (strcmp(val, "redis") == 0)
-        cfg->backend = TALLY_BACKEND_REDIS;
-    else if (strcmp(val, "postgres") == 0 || strcmp(val, "postgresql") == 0)
-        cfg->backend = TALLY_BACKEND_POSTGRES;
+    unsigned long long u = (unsigned long long)v;
+    if (type == OPT_SIZE && v != 0 && v % MiB == 0)
+        snprintf(buf, len, "%llum", u / MiB);
+    else if (type == OPT_SIZE && v != 0 && v % KiB == 0)
+        snprintf(buf, len, "%lluk", u / KiB);
+    else if (type == OPT_SIZE)
+        snprintf(buf, len, "%llu%s", u, bytes && v != 0 ? " bytes" : "");
+    else if (type == OPT_DURATION && v != 0 && v % 3600000 == 0)
+        snprintf(buf, len, "%lluh", u / 3600000);
+    else if (type == OPT_DURATION && v != 0 && v % 1000 == 0)
+        snprintf(buf, len, "%llus", u / 1000);
+    else if (type == OPT_DURATION)
+        snprintf(buf, len, "%llums", u);
     else
-        return tally_units_reason(why, whylen, "expected memory, redis or postgres, got '%s'", val);
-    return 0;
+        snprintf(buf, len, "%llu", u);
+}
+
+static void store_uint(tally_config_t *cfg, const option_t *o, uint64_t v)
+{
+    char *at = (char *)cfg + o->off;
+    uint16_t v16 = (uint16_t)v;
+    uint32_t v32 = (uint32_t)v;
+    switch (o->size) {
+    case sizeof v16:
+        memcpy(at, &v16, sizeof v16);
+        break;
+    case sizeof v32:
+        memcpy(at, &v32, sizeof v32);
+        break;
+    case sizeof v:
+        memcpy(at, &v, sizeof v);
+        break;
+    default:
+        abort(); /* a field of a width the table does not know */
+    }
 }
 
 /* Printable ASCII without spaces: what fits in a log line, a URL or a token
@@ -108,209 +215,91 @@ static int check_printable(const char *val, size_t max, const char *what, char *
     return 0;
 }
 
-static int set_redis_url(tally_config_t *cfg, const char *val, char *why, size_t whylen)
+static const choice_t *find_word(const option_t *o, const char *val)
 {
-    tally_redis_url_t u;
-    if (check_printable(val, 1024, "a URL", why, whylen) != 0)
-        return -1;
-    if (tally_redis_url_parse(val, &u, why, whylen) != 0)
-        return -1;
-    cfg->redis_url = val;
-    return 0;
+    for (const choice_t *w = o->choices; w && w->word; w++)
+        if ((o->nocase ? strcasecmp(w->word, val) : strcmp(w->word, val)) == 0)
+            return w;
+    return NULL;
 }
 
-static int set_database_url(tally_config_t *cfg, const char *val, char *why, size_t whylen)
+/* Sets o's field from val, or returns -1 with the reason in why. */
+static int set(tally_config_t *cfg, const option_t *o, const char *val, char *why, size_t whylen)
 {
-    /* A conninfo string may hold spaces ("host=x port=y"); only bound it. */
-    size_t n = strlen(val);
-    if (n == 0 || n > 4096)
-        return tally_units_reason(why, whylen,
-                                  "expected a libpq URI or conninfo string of 1 to 4096 bytes");
-    if (tally_pg_url_check(val, why, whylen) != 0)
-        return -1;
-    cfg->database_url = val;
-    return 0;
-}
-
-static int set_key(tally_config_t *cfg, const char *val, char *why, size_t whylen)
-{
-    if (check_printable(val, 200, "a key name", why, whylen) != 0)
-        return -1;
-    cfg->key = val;
-    return 0;
-}
-
-static int set_log_level(tally_config_t *cfg, const char *val, char *why, size_t whylen)
-{
-    if (strcasecmp(val, "debug") == 0)
-        cfg->log_level = TALLY_LOG_DEBUG;
-    else if (strcasecmp(val, "info") == 0)
-        cfg->log_level = TALLY_LOG_INFO;
-    else if (strcasecmp(val, "warning") == 0 || strcasecmp(val, "warn") == 0)
-        cfg->log_level = TALLY_LOG_WARNING;
-    else if (strcasecmp(val, "error") == 0)
-        cfg->log_level = TALLY_LOG_ERROR;
-    else
-        return tally_units_reason(why, whylen, "expected debug, info, warning or error, got '%s'",
-                                  val);
-    return 0;
-}
-
-static int set_log_format(tally_config_t *cfg, const char *val, char *why, size_t whylen)
-{
-    if (strcmp(val, "json") == 0)
-        cfg->log_format = TALLY_LOG_JSON;
-    else if (strcmp(val, "text") == 0)
-        cfg->log_format = TALLY_LOG_TEXT;
-    else
-        return tally_units_reason(why, whylen, "expected json or text, got '%s'", val);
-    return 0;
-}
-
-static int set_max_connections(tally_config_t *cfg, const char *val, char *why, size_t whylen)
-{
+    char lo[32], hi[32], words[128];
+    const choice_t *w = find_word(o, val);
     uint64_t v = 0;
-    if (parse_range(val, 1, 1000000, &v, why, whylen) != 0)
-        return -1;
-    cfg->max_connections = (unsigned)v;
+    int rc = 0;
+
+    switch (o->type) {
+    case OPT_HOST: {
+        unsigned char addr[16];
+        const char *lit = strcmp(val, "localhost") == 0 ? "127.0.0.1" : val;
+        if (strlen(lit) >= o->size ||
+            (inet_pton(AF_INET, lit, addr) != 1 && inet_pton(AF_INET6, lit, addr) != 1))
+            return tally_units_reason(
+                why, whylen, "expected an IPv4 or IPv6 address such as 0.0.0.0 or ::, got '%s'",
+                val);
+        strcpy((char *)cfg + o->off, lit);
+        return 0;
+    }
+    case OPT_CHOICE:
+        if (w == NULL) {
+            list_words(o->choices, words, sizeof words);
+            return tally_units_reason(why, whylen, "expected %s, got '%s'", words, val);
+        }
+        store_uint(cfg, o, (uint64_t)w->value);
+        return 0;
+    case OPT_STRING:
+        if ((o->max && check_printable(val, o->max, o->what, why, whylen) != 0) ||
+            (o->check && o->check(val, why, whylen) != 0))
+            return -1;
+        memcpy((char *)cfg + o->off, &val, sizeof val);
+        return 0;
+    case OPT_UINT:
+        if (w != NULL) {
+            store_uint(cfg, o, (uint64_t)w->value);
+            return 0;
+        }
+        if (tally_parse_u64(val, &v) == 0 && v >= o->lo && v <= o->hi)
+            break;
+        words[0] = '\0';
+        if (o->choices) /* threads: "expected 'auto' or an integer ..." */
+            snprintf(words, sizeof words, "'%s' or ", o->choices[0].word);
+        return tally_units_reason(why, whylen, "expected %san integer from %llu to %llu, got '%s'",
+                                  words, (unsigned long long)o->lo, (unsigned long long)o->hi, val);
+    case OPT_SIZE:
+    case OPT_DURATION:
+        rc = o->type == OPT_SIZE ? tally_parse_size(val, &v, why, whylen)
+                                 : tally_parse_duration_ms(val, &v, why, whylen);
+        if (rc != 0)
+            return -1;
+        if (v >= o->lo && v <= o->hi)
+            break;
+        show_amount(o->type, o->lo, true, lo, sizeof lo);
+        show_amount(o->type, o->hi, true, hi, sizeof hi);
+        return tally_units_reason(why, whylen, "expected a %s from %s to %s, got '%s'",
+                                  o->type == OPT_SIZE ? "size" : "duration", lo, hi, val);
+    }
+    store_uint(cfg, o, v);
     return 0;
 }
-
-static int set_max_header_size(tally_config_t *cfg, const char *val, char *why, size_t whylen)
-{
-    uint64_t v = 0;
-    if (tally_parse_size(val, &v, why, whylen) != 0)
-        return -1;
-    if (v < 256 || v > 1024 * 1024)
-        return tally_units_reason(why, whylen, "expected a size from 256 bytes to 1m, got '%s'",
-                                  val);
-    cfg->max_header_size = (size_t)v;
-    return 0;
-}
-
-static int set_max_body_size(tally_config_t *cfg, const char *val, char *why, size_t whylen)
-{
-    uint64_t v = 0;
-    if (tally_parse_size(val, &v, why, whylen) != 0)
-        return -1;
-    if (v > 1024ULL * 1024 * 1024)
-        return tally_units_reason(why, whylen, "expected a size from 0 to 1024m, got '%s'", val);
-    cfg->max_body_size = (size_t)v;
-    return 0;
-}
-
-static int set_timeout(uint64_t *dst, uint64_t min_ms, const char *val, char *why, size_t whylen)
-{
-    uint64_t v = 0;
-    if (tally_parse_duration_ms(val, &v, why, whylen) != 0)
-        return -1;
-    if (v < min_ms || v > 86400000ULL)
-        return tally_units_reason(why, whylen, "expected a duration from %llums to 24h, got '%s'",
-                                  (unsigned long long)min_ms, val);
-    *dst = v;
-    return 0;
-}
-
-static int set_header_timeout(tally_config_t *cfg, const char *val, char *why, size_t whylen)
-{
-    return set_timeout(&cfg->header_timeout_ms, 1, val, why, whylen);
-}
-
-static int set_idle_timeout(tally_config_t *cfg, const char *val, char *why, size_t whylen)
-{
-    return set_timeout(&cfg->idle_timeout_ms, 1, val, why, whylen);
-}
-
-static int set_shutdown_timeout(tally_config_t *cfg, const char *val, char *why, size_t whylen)
-{
-    return set_timeout(&cfg->shutdown_timeout_ms, 0, val, why, whylen);
-}
-
-static int set_backend_timeout(tally_config_t *cfg, const char *val, char *why, size_t whylen)
-{
-    return set_timeout(&cfg->backend_timeout_ms, 10, val, why, whylen);
-}
-
-static int set_admin_token(tally_config_t *cfg, const char *val, char *why, size_t whylen)
-{
-    if (check_printable(val, 256, "a token", why, whylen) != 0)
-        return -1;
-    cfg->admin_token = val;
-    return 0;
-}
-
-static const option_t options[] = {
-    {"--host", "TALLY_HOST", NULL, "ADDR", "address to listen on (default 0.0.0.0)", set_host},
-    {"--port", "TALLY_PORT", "PORT", "N", "port to listen on (default 8080)", set_port},
-    {"--threads", "TALLY_THREADS", NULL, "N|auto",
-     "worker threads, one event loop each (default: CPUs available)", set_threads},
-    {"--cap", "TALLY_CAP", NULL, "N", "numbers granted in all, 1..CAP (default 100)", set_cap},
-    {"--backend", "TALLY_BACKEND", NULL, "NAME", "memory, redis or postgres (default memory)",
-     set_backend},
-    {"--redis-url", "TALLY_REDIS_URL", "REDIS_URL", "URL",
-     "redis://[:password@]host:port/db or unix:///path (default redis://127.0.0.1:6379/0)",
-     set_redis_url},
-    {"--database-url", "TALLY_DATABASE_URL", "DATABASE_URL", "URL",
-     "PostgreSQL: a libpq URI or conninfo string", set_database_url},
-    {"--key", "TALLY_KEY", NULL, "NAME", "counter name in the backend (default request_count)",
-     set_key},
-    {"--log-level", "TALLY_LOG_LEVEL", NULL, "LEVEL",
-     "debug, info, warning or error (default info)", set_log_level},
-    {"--log-format", "TALLY_LOG_FORMAT", NULL, "FMT",
-     "json (loguru serialize=True lines) or text (default json)", set_log_format},
-    {"--max-connections", "TALLY_MAX_CONNECTIONS", NULL, "N",
-     "open client connections per process; more are closed at once (default 10000)",
-     set_max_connections},
-    {"--max-header-size", "TALLY_MAX_HEADER_SIZE", NULL, "SIZE",
-     "request line + headers limit, else 431 (default 8k; 256..1m)", set_max_header_size},
-    {"--max-body-size", "TALLY_MAX_BODY_SIZE", NULL, "SIZE",
-     "request body limit, else 413 (default 1m; 0..1024m)", set_max_body_size},
-    {"--header-timeout", "TALLY_HEADER_TIMEOUT", NULL, "DURATION",
-     "time for a whole request to arrive, else 408 (default 10s)", set_header_timeout},
-    {"--idle-timeout", "TALLY_IDLE_TIMEOUT", NULL, "DURATION",
-     "idle keep-alive connections are closed after this (default 5s)", set_idle_timeout},
-    {"--shutdown-timeout", "TALLY_SHUTDOWN_TIMEOUT", NULL, "DURATION",
-     "grace for requests in flight on SIGTERM/SIGINT (default 10s)", set_shutdown_timeout},
-    {"--backend-timeout", "TALLY_BACKEND_TIMEOUT", NULL, "DURATION",
-     "redis/postgres connect and command timeout; then 503 and reconnect (default 2s)",
-     set_backend_timeout},
-};
-
-#define N_OPTIONS (sizeof options / sizeof options[0])
 
 const char *tally_backend_name(tally_backend_kind_t k)
 {
-    switch (k) {
-    case TALLY_BACKEND_REDIS:
-        return "redis";
-    case TALLY_BACKEND_POSTGRES:
-        return "postgres";
-    default:
-        return "memory";
-    }
+    for (const choice_t *w = backend_words; w->word; w++)
+        if (w->value == (int)k && !w->hidden)
+            return w->word;
+    return "memory";
 }
 
 void tally_config_defaults(tally_config_t *cfg)
 {
+    char why[320];
     memset(cfg, 0, sizeof *cfg);
-    strcpy(cfg->host, "0.0.0.0");
-    cfg->port = 8080;
-    cfg->threads = 0;
-    cfg->cap = 100;
-    cfg->backend = TALLY_BACKEND_MEMORY;
-    cfg->redis_url = "redis://127.0.0.1:6379/0";
-    cfg->database_url = NULL;
-    cfg->key = "request_count";
-    cfg->log_level = TALLY_LOG_INFO;
-    cfg->log_format = TALLY_LOG_JSON;
-    cfg->max_connections = 10000;
-    cfg->max_header_size = 8192;
-    cfg->max_body_size = 1024 * 1024;
-    cfg->header_timeout_ms = 10000;
-    cfg->idle_timeout_ms = 5000;
-    cfg->shutdown_timeout_ms = 10000;
-    cfg->backend_timeout_ms = 2000;
-    cfg->admin_token = NULL;
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (options[i].def != NULL && set(cfg, &options[i], options[i].def, why, sizeof why) != 0)
+            abort(); /* a default the table itself refuses: test_config catches it */
 }
 
 /* Value of NAME in env, or NULL when absent or empty (an empty variable is
@@ -346,7 +335,8 @@ static tally_config_action_t fail(char *err, size_t errlen, const char *who, con
 static const option_t *find_option(const char *arg, size_t name_len)
 {
     for (size_t j = 0; j < N_OPTIONS; j++)
-        if (strlen(options[j].flag) == name_len && strncmp(options[j].flag, arg, name_len) == 0)
+        if (options[j].flag && strlen(options[j].flag) == name_len &&
+            strncmp(options[j].flag, arg, name_len) == 0)
             return &options[j];
     return NULL;
 }
@@ -389,13 +379,9 @@ tally_config_action_t tally_config_parse(tally_config_t *cfg, int argc, char *co
             name = o->alias;
             val = env_get(env, o->alias);
         }
-        if (val != NULL && o->set(cfg, val, why, sizeof why) != 0)
+        if (val != NULL && set(cfg, o, val, why, sizeof why) != 0)
             return fail(err, errlen, name, why);
     }
-    const char *token = env_get(env, "TALLY_ADMIN_TOKEN");
-    if (token != NULL && set_admin_token(cfg, token, why, sizeof why) != 0)
-        return fail(err, errlen, "TALLY_ADMIN_TOKEN", why);
-
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         const char *eq = strchr(arg, '=');
@@ -404,7 +390,7 @@ tally_config_action_t tally_config_parse(tally_config_t *cfg, int argc, char *co
         const char *val = eq ? eq + 1 : argv[++i];
         if (*val == '\0')
             return fail(err, errlen, o->flag, "empty value");
-        if (o->set(cfg, val, why, sizeof why) != 0)
+        if (set(cfg, o, val, why, sizeof why) != 0)
             return fail(err, errlen, o->flag, why);
     }
 
@@ -414,8 +400,25 @@ tally_config_action_t tally_config_parse(tally_config_t *cfg, int argc, char *co
     return TALLY_CONFIG_RUN;
 }
 
+/* --help's second line of o: "env TALLY_PORT, PORT; default 8080; 1..65535". */
+static void describe(const option_t *o, char *buf, size_t len)
+{
+    char lo[32], hi[32];
+    int n =
+        snprintf(buf, len, "env %s%s%s", o->env, o->alias ? ", " : "", o->alias ? o->alias : "");
+    if (o->def && n >= 0 && (size_t)n < len)
+        n += snprintf(buf + n, len - (size_t)n, "; default %s", o->def);
+    if ((o->type == OPT_UINT || o->type == OPT_SIZE || o->type == OPT_DURATION) && n >= 0 &&
+        (size_t)n < len) {
+        show_amount(o->type, o->lo, false, lo, sizeof lo);
+        show_amount(o->type, o->hi, false, hi, sizeof hi);
+        snprintf(buf + n, len - (size_t)n, "; %s..%s", lo, hi);
+    }
+}
+
 void tally_config_usage(FILE *out)
 {
+    char left[64], right[192], words[128];
     fputs("Usage: tallyd [OPTION VALUE | OPTION=VALUE]...\n"
           "Hands out request numbers 1..CAP exactly once across threads, processes and\n"
           "containers sharing a backend; \"Go away!\" after that. Serves HTTP/1.x on\n"
@@ -424,16 +427,24 @@ void tally_config_usage(FILE *out)
           out);
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const option_t *o = &options[i];
-        char left[64];
+        if (o->flag == NULL)
+            continue;
         snprintf(left, sizeof left, "%s %s", o->flag, o->metavar);
-        fprintf(out, "  %-28s %s\n  %-28s   env %s%s%s\n", left, o->help, "", o->env,
-                o->alias ? ", " : "", o->alias ? o->alias : "");
+        words[0] = '\0';
+        if (o->type == OPT_CHOICE)
+            list_words(o->choices, words, sizeof words);
+        describe(o, right, sizeof right);
+        fprintf(out, "  %-28s %s%s%s\n  %-28s   %s\n", left, o->help, words[0] ? ": " : "", words,
+                "", right);
     }
     fputs("  -h, --help                   this text\n"
           "  -V, --version                print the version\n\n"
-          "Environment only:\n"
-          "  TALLY_ADMIN_TOKEN            bearer token enabling POST /reset (unset: 404)\n\n"
-          "Durations: 10 or 10s, 1.5s, 250ms, 2m. Sizes: bytes, or with k / m (KiB, MiB).\n"
+          "Environment only:\n",
+          out);
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (options[i].flag == NULL)
+            fprintf(out, "  %-28s %s\n", options[i].env, options[i].help);
+    fputs("\nDurations: 10 or 10s, 1.5s, 250ms, 2m. Sizes: bytes, or with k / m (KiB, MiB).\n"
           "A bad value exits with status 2. SIGTERM/SIGINT stop gracefully.\n",
           out);
 }
