@@ -1,6 +1,7 @@
 /* buf.c - growable byte buffer; see buf.h. */
 #include "base/buf.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,12 +17,12 @@ void tally_buf_free(tally_buf_t *b)
 int tally_buf_reserve(tally_buf_t *b, size_t extra)
 {
     if (b->oom)
-        return -1;
+        return -ENOMEM;
     if (b->cap - b->len >= extra)
         return 0;
     if (extra > SIZE_MAX - b->len) {
         b->oom = 1;
-        return -1;
+        return -ENOMEM;
     }
     size_t need = b->len + extra;
     size_t cap = b->cap ? b->cap : 256;
@@ -30,7 +31,7 @@ int tally_buf_reserve(tally_buf_t *b, size_t extra)
     char *p = realloc(b->data, cap);
     if (p == NULL) {
         b->oom = 1;
-        return -1;
+        return -ENOMEM;
     }
     b->data = p;
     b->cap = cap;

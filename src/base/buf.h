@@ -27,8 +27,8 @@ typedef struct tally_buf {
 
 void tally_buf_free(tally_buf_t *b);
 
-/* Make room for at least `extra` more bytes. Returns 0, or -1 (and sets
- * b->oom) when memory ran out. */
+/* Make room for at least `extra` more bytes. Returns 0, or -ENOMEM (and
+ * sets b->oom) when memory ran out, now or before. */
 int tally_buf_reserve(tally_buf_t *b, size_t extra);
 
 static inline void tally_buf_append(tally_buf_t *b, const void *p, size_t n)

@@ -1,6 +1,7 @@
 /* redis_uv.c - see redis_uv.h. */
 #include "counter/redis_uv.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 typedef struct glue {
@@ -81,13 +82,14 @@ static void cleanup(void *p)
 int tally_redis_uv_attach(redisAsyncContext *ac, uv_loop_t *loop)
 {
     if (ac->ev.data != NULL)
-        return -1;
+        return -EEXIST;
     glue_t *g = calloc(1, sizeof *g);
     if (g == NULL)
-        return -1;
-    if (uv_poll_init_socket(loop, &g->poll, ac->c.fd) != 0) {
+        return -ENOMEM;
+    int rc = uv_poll_init_socket(loop, &g->poll, ac->c.fd);
+    if (rc != 0) {
         free(g);
-        return -1;
+        return rc;
     }
     g->poll.data = g;
     g->ac = ac;

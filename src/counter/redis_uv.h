@@ -16,7 +16,8 @@
 #include <hiredis/async.h>
 #include <uv.h>
 
-/* Attaches ac to loop. Returns 0, or -1 (ac untouched) on failure. */
+/* Attaches ac to loop. Returns 0, or (ac untouched) -EEXIST when ac has an
+ * event library already, -ENOMEM, or libuv's (negative errno) code. */
 int tally_redis_uv_attach(redisAsyncContext *ac, uv_loop_t *loop);
 
 #endif

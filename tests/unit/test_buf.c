@@ -1,4 +1,5 @@
 /* test_buf.c - the growable byte buffer (src/base/buf.h). */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -187,12 +188,12 @@ static void test_reserve_refuses_wrapping_size(void **state)
     (void)state;
     tally_buf_t *b = &shared_buf;
     tally_buf_lit(b, "0123456789");
-    assert_int_equal(tally_buf_reserve(b, SIZE_MAX), -1);
+    assert_int_equal(tally_buf_reserve(b, SIZE_MAX), -ENOMEM);
     assert_int_not_equal(b->oom, 0);
 }
 
 /* Runs reserve(extra) on a fresh buffer in a child with a deadline: 0 when
- * it returned -1 with oom set, 1 when it wrongly succeeded, 2 when it hung. */
+ * it returned -ENOMEM with oom set, 1 when it wrongly succeeded, 2 when it hung. */
 static int reserve_in_child(size_t extra)
 {
     pid_t pid = fork();
@@ -201,7 +202,7 @@ static int reserve_in_child(size_t extra)
         alarm(3);
         tally_buf_t b = TALLY_BUF_INIT;
         int rc = tally_buf_reserve(&b, extra);
-        _exit(rc == -1 && b.oom ? 0 : 1);
+        _exit(rc == -ENOMEM && b.oom ? 0 : 1);
     }
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -226,10 +227,10 @@ static void test_appends_are_noops_after_oom(void **state)
     (void)state;
     tally_buf_t *b = &shared_buf;
     tally_buf_lit(b, "ok");
-    assert_int_equal(tally_buf_reserve(b, (size_t)1 << 62), -1);
+    assert_int_equal(tally_buf_reserve(b, (size_t)1 << 62), -ENOMEM);
     assert_int_not_equal(b->oom, 0);
     size_t len = b->len;
-    assert_int_equal(tally_buf_reserve(b, 1), -1);
+    assert_int_equal(tally_buf_reserve(b, 1), -ENOMEM);
     tally_buf_lit(b, "abc");
     tally_buf_byte(b, 'd');
     tally_buf_str(b, "ef");
