@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 import rawhttp
+from servers import PostgresServer, RedisServer
 
 REPO = Path(__file__).resolve().parents[2]
 TALLYD = os.environ.get("TALLYD") or str(REPO / "build" / "tallyd")
@@ -402,5 +403,26 @@ def logtools():
     return T
 
 
-# Throwaway redis-server / postgres fixtures live in servers.py.
-from servers import postgres_server, redis_server  # noqa: E402,F401
+# -- throwaway redis-server / postgres (servers.py) ----------------------------
+
+
+@pytest.fixture
+def redis_server():
+    """A started RedisServer, removed at teardown."""
+    srv = RedisServer()
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.cleanup()
+
+
+@pytest.fixture
+def postgres_server():
+    """A started PostgresServer, removed at teardown."""
+    srv = PostgresServer()
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.cleanup()

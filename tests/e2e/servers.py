@@ -5,6 +5,10 @@ directory, and can be stopped, killed (SIGKILL, like a crash) and restarted
 on the same port and data directory, which is what backend-fault tests
 need. PostgreSQL refuses to run as root: as root, every postgres command
 runs through `runuser -u postgres` (NOTES.md's recipe).
+
+Plain Python, no pytest: the benchmark (bench/run.py) starts its backends
+with these too. The fixtures redis_server and postgres_server are in
+conftest.py.
 """
 
 import os
@@ -15,12 +19,11 @@ import subprocess
 import tempfile
 import time
 
-import pytest
-
 PG_BIN = "/usr/lib/postgresql/15/bin"
 
 
-def _free_port():
+def free_port():
+    """A TCP port that was free on 127.0.0.1 a moment ago (bind port 0)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -69,11 +72,14 @@ def _pid_alive(pid):
 class RedisServer:
     """redis-server --port P --bind 127.0.0.1 in a temp dir, without
     persistence unless args (more redis-server options, appended last so
-    they win, e.g. ["--appendonly", "yes"]) turn it on."""
+    they win, e.g. ["--appendonly", "yes"]) turn it on. new_session: the
+    server runs in a session of its own (a scheduling group of its own
+    under sched_autogroup, as a service would; the benchmark wants that)."""
 
-    def __init__(self, port=None, args=()):
-        self.port = port or _free_port()
+    def __init__(self, port=None, args=(), new_session=False):
+        self.port = port or free_port()
         self.args = [str(a) for a in args]
+        self.new_session = new_session
         self.dir = tempfile.mkdtemp(prefix="tally-redis-")
         self.proc = None
         self.log_path = os.path.join(self.dir, "redis.log")
@@ -98,7 +104,8 @@ class RedisServer:
                     "--daemonize", "no", "--protected-mode", "no"]
             argv.extend(self.args)
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT)
+                                         stderr=subprocess.STDOUT,
+                                         start_new_session=self.new_session)
         finally:
             log.close()
         deadline = time.monotonic() + timeout
@@ -164,10 +171,13 @@ class RedisServer:
 
 class PostgresServer:
     """A PostgreSQL 15 cluster (initdb, trust auth, fsync off) listening on
-    127.0.0.1:P, its Unix socket in its own temp dir."""
+    127.0.0.1:P, its Unix socket in its own temp dir. settings: more
+    server settings as (name, value) pairs or a dict, passed as -c
+    name=value after the defaults (e.g. {"synchronous_commit": "off"})."""
 
-    def __init__(self, port=None):
-        self.port = port or _free_port()
+    def __init__(self, port=None, settings=()):
+        self.port = port or free_port()
+        self.settings = list(dict(settings).items())
         # Under /tmp and short: the socket path must stay under 108 bytes
         # and be reachable by the postgres user (/root is not).
         self.dir = tempfile.mkdtemp(prefix="tpg-", dir="/tmp")
@@ -204,6 +214,7 @@ class PostgresServer:
             self.initialized = True
         opts = ("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off "
                 "-c full_page_writes=off" % (self.port, self.dir))
+        opts += "".join(" -c %s=%s" % (k, v) for k, v in self.settings)
         self._run([PG_BIN + "/pg_ctl", "-D", self.data, "-l", self.log_path, "-w",
                    "-t", str(int(timeout)), "-o", opts, "start"], timeout=timeout + 10)
         return self
@@ -291,25 +302,3 @@ class PostgresServer:
         finally:
             self.kill()
             shutil.rmtree(self.dir, ignore_errors=True)
-
-
-@pytest.fixture
-def redis_server():
-    """A started RedisServer, removed at teardown."""
-    srv = RedisServer()
-    try:
-        srv.start()
-        yield srv
-    finally:
-        srv.cleanup()
-
-
-@pytest.fixture
-def postgres_server():
-    """A started PostgresServer, removed at teardown."""
-    srv = PostgresServer()
-    try:
-        srv.start()
-        yield srv
-    finally:
-        srv.cleanup()
