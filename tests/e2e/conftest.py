@@ -15,7 +15,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import rawhttp
-from servers import PostgresServer, RedisServer
+from servers import PostgresServer, RedisServer, free_port  # noqa: F401 (free_port: for the tests)
 
 REPO = Path(__file__).resolve().parents[2]
 TALLYD = os.environ.get("TALLYD") or str(REPO / "build" / "tallyd")
@@ -36,13 +35,6 @@ SHUTDOWN_SLACK = 3.0  # process exit, log flush, sanitizer leak check
 
 
 # -- small helpers -------------------------------------------------------------
-
-
-def free_port():
-    """A TCP port that was free on 127.0.0.1 a moment ago (bind port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def child_env(extra=None):
