@@ -195,6 +195,10 @@ def count_hellos(path):
     return found
 
 
+# The name of the earlier build bench/run --baseline measures beside tally memory.
+BASELINE = "tally baseline"
+
+
 def start_tally(tallyd, name, workdir, backend_flags, cap, threads):
     port = free_port()
     log = Path(workdir) / ("%s.log" % name)
@@ -212,7 +216,10 @@ def start_tally(tallyd, name, workdir, backend_flags, cap, threads):
         if http_status(port, "/readyz") == 200:
             break
         time.sleep(0.02)
-    return Server(name, port, p, "CAP %s" % ("10^15" if cap == HUGE_CAP else cap),
+    note = "CAP %s" % ("10^15" if cap == HUGE_CAP else cap)
+    if name == BASELINE:
+        note += ", " + str(tallyd)
+    return Server(name, port, p, note,
                   counts_hellos=cap == 100)
 
 

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import time
 
-from bench_servers import NGINX_JSON
+from bench_servers import BASELINE, NGINX_JSON
 from procfs import cpu_seconds, rss_bytes
 
 LOADS = ["ab", "ab -k", "wrk"]
@@ -112,10 +112,11 @@ def idle_rss(server, n=1000):
 # -- the order of the servers -------------------------------------------------
 
 
-# tally memory sits between its two partners, as does tally memory, claims.
+# tally memory sits between its two partners (bench/run --baseline's build
+# on one side, nginx static on the other), as does tally memory, claims.
 # nginx's JSON-logging variant right after nginx static: one server from tally
 # memory, and the pairs the targets compare stay back to back.
-MEASURE_ORDER = ["Python original", "tally memory", "nginx static", NGINX_JSON,
+MEASURE_ORDER = ["Python original", BASELINE, "tally memory", "nginx static", NGINX_JSON,
                  "tally redis, claims", "tally memory, claims", "tally postgres, claims",
                  "tally redis", "tally postgres"]
 

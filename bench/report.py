@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench_servers import NGINX_JSON
+from bench_servers import BASELINE, NGINX_JSON
 from loads import LOAD_TITLES, LOADS, measure_order
 from procfs import PAGE
 
@@ -119,6 +119,20 @@ def informational(table, results):
     ]
 
 
+def against_baseline(table, results):
+    """This build over bench/run --baseline's, per load, in targets()'s shape
+    (no limit): CPU per request and req/s. Empty without a baseline."""
+    if not any(n == BASELINE for (n, _) in table):
+        return []
+    out = []
+    for load in LOADS:
+        out.append(pair_target(results, table, "%s: CPU per request, this build / baseline" % load,
+                               "tally memory", BASELINE, load, "cpu_us_per_req", None, None))
+        out.append(pair_target(results, table, "%s: req/s, this build / baseline" % load,
+                               "tally memory", BASELINE, load, "rps", None, None))
+    return out
+
+
 def write_report(outdir, results, servers, idle_mb, args, started):
     table = summarize(results, servers)
     lines = ["# tally benchmark", "",
@@ -171,6 +185,17 @@ def write_report(outdir, results, servers, idle_mb, args, started):
         for name, val, _, _, of_medians, pairs in info:
             lines.append("| %s | %s | %s | %s |" % (name, fmt(val, ".2f"), fmt(of_medians, ".2f"),
                                                    " ".join("%.2f" % r for r in pairs)))
+        lines.append("")
+    base = against_baseline(table, results)
+    if base:
+        lines += ["## This build against the baseline (informational)", "",
+                  "tally memory (this build, %s) and tally baseline (%s), both memory, CAP 100, "
+                  "measured back to back in every repetition." % (args.tallyd, args.baseline), "",
+                  "| ratio | median of per-repetition ratios | ratio of medians | per repetition |",
+                  "|---|---:|---:|---|"]
+        for name, val, _, _, of_medians, pairs in base:
+            lines.append("| %s | %s | %s | %s |" % (name, fmt(val, ".3f"), fmt(of_medians, ".3f"),
+                                                   " ".join("%.3f" % r for r in pairs)))
         lines.append("")
     counted = [s for s in servers if s.hellos is not None]
     if counted:

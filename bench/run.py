@@ -3,6 +3,9 @@
 in one run, on one machine.
 
     bench/run            full run: writes bench/results/{results.md,results.png,raw.json}
+    bench/run --baseline OLD/tallyd --only "tally memory,tally baseline"
+                         this build against an earlier one, CPU per request
+                         and req/s under every load, ratios per repetition
     bench/run --smoke    one repetition of short loads (ab -n as in the full run),
                          results in a temp directory; targets shown but not
                          binding; fails if a server got no requests or a
@@ -56,7 +59,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_servers import (HUGE_CAP, NGINX_JSON, REPO, start_nginx, start_postgres,
+from bench_servers import (BASELINE, HUGE_CAP, NGINX_JSON, REPO, start_nginx, start_postgres,
                            start_python_peer, start_redis, start_tally, stop_backends)
 from loads import LOADS, idle_rss, measure, measure_order
 from report import fmt, summarize, targets, write_report
@@ -70,6 +73,10 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="tallyd --threads (0: its default)")
     ap.add_argument("--out", default=None, help="results directory")
     ap.add_argument("--only", default=None, help="comma-separated server names to run")
+    ap.add_argument("--baseline", default=None, metavar="TALLYD",
+                    help="another tallyd (an earlier build) measured as \"tally baseline\" "
+                         "(memory, CAP 100) back to back with tally memory; the report adds "
+                         "their per-repetition ratios")
     args = ap.parse_args()
     args.ab_n, args.abk_n, args.wrk_s = 10000, 50000, 10
     if args.smoke:
@@ -94,6 +101,8 @@ def main():
         pg_flags = ["--backend", "postgres", "--database-url", pg.url]
         t = args.threads
         servers.append(start_tally(args.tallyd, "tally memory", workdir, [], 100, t))
+        if args.baseline:
+            servers.append(start_tally(args.baseline, BASELINE, workdir, [], 100, t))
         servers.append(start_tally(args.tallyd, "tally memory, claims", workdir, [], HUGE_CAP, t))
         servers.append(start_tally(args.tallyd, "tally redis", workdir,
                                    redis_flags + ["--key", "bench100"], 100, t))
