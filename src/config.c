@@ -422,7 +422,7 @@ void tally_config_usage(FILE *out)
     fputs("Usage: tallyd [OPTION VALUE | OPTION=VALUE]...\n"
           "Hands out request numbers 1..CAP exactly once across threads, processes and\n"
           "containers sharing a backend; \"Go away!\" after that. Serves HTTP/1.x on\n"
-          "GET / (/healthz, /readyz, /metrics, POST /reset).\n\n"
+          "the routes listed at the end.\n\n"
           "Options (each also read from its environment variable; flags win):\n",
           out);
     for (size_t i = 0; i < N_OPTIONS; i++) {

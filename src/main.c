@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "app/app.h"
+#include "app/routes.h"
 #include "base/log.h"
 #include "config.h"
 #include "server/listen.h"
@@ -126,6 +127,7 @@ int main(int argc, char **argv)
     switch (tally_config_parse(&app.cfg, argc, argv, environ, err, sizeof err)) {
     case TALLY_CONFIG_HELP:
         tally_config_usage(stdout);
+        tally_routes_usage(stdout);
         return 0;
     case TALLY_CONFIG_VERSION:
         printf("tallyd %s\n", TALLY_VERSION);

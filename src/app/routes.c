@@ -2,6 +2,7 @@
  * is one row below and its functions in this file. */
 #include "app/routes.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "app/app.h"
@@ -21,6 +22,7 @@ typedef struct route {
     unsigned flags;
     void (*start)(tally_app_t *a, tally_slot_t *s, const tally_http_request_t *req);
     int (*write)(tally_app_t *a, const tally_slot_t *s, const tally_answer_t *an, tally_buf_t *out);
+    const char *what; /* --help's line */
 } route_t;
 
 static void start_claim(tally_app_t *a, tally_slot_t *s, const tally_http_request_t *req);
@@ -38,11 +40,14 @@ static int write_reset(tally_app_t *a, const tally_slot_t *s, const tally_answer
 
 static const route_t routes[] = {
     /* path       methods                    flags  start        write */
-    {"/", M(HTTP_GET) | M(HTTP_HEAD), 0, start_claim, write_claim},
-    {"/healthz", M(HTTP_GET) | M(HTTP_HEAD), 0, NULL, write_healthz},
-    {"/readyz", M(HTTP_GET) | M(HTTP_HEAD), 0, NULL, write_readyz},
-    {"/metrics", M(HTTP_GET) | M(HTTP_HEAD), 0, NULL, write_metrics},
-    {"/reset", M(HTTP_POST), ADMIN, start_reset, write_reset},
+    {"/", M(HTTP_GET) | M(HTTP_HEAD), 0, start_claim, write_claim,
+     "the next number (\"hello\") until CAP, then \"Go away!\""},
+    {"/healthz", M(HTTP_GET) | M(HTTP_HEAD), 0, NULL, write_healthz, "liveness: always 200"},
+    {"/readyz", M(HTTP_GET) | M(HTTP_HEAD), 0, NULL, write_readyz,
+     "readiness: 200 when the backend is connected, else 503"},
+    {"/metrics", M(HTTP_GET) | M(HTTP_HEAD), 0, NULL, write_metrics, "Prometheus text format"},
+    {"/reset", M(HTTP_POST), ADMIN, start_reset, write_reset,
+     "counter to 0, with TALLY_ADMIN_TOKEN as a bearer token"},
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -98,6 +103,18 @@ const char *tally_route_allow(unsigned id, char *buf, size_t size)
         n += len;
     }
     return buf;
+}
+
+void tally_routes_usage(FILE *out)
+{
+    char allow[64];
+    fputs("\nRoutes:\n", out);
+    for (unsigned id = 1; id <= NROUTES; id++) {
+        char left[64];
+        snprintf(left, sizeof left, "%s %s", tally_route_allow(id, allow, sizeof allow),
+                 routes[id - 1].path);
+        fprintf(out, "  %-28s %s\n", left, routes[id - 1].what);
+    }
 }
 
 const char *tally_route_name(unsigned id)

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "http/pipeline.h"
 
@@ -31,6 +32,9 @@ bool tally_route_allows(unsigned id, int method);
 
 /* The Allow header value for route id ("GET, HEAD"), into buf. */
 const char *tally_route_allow(unsigned id, char *buf, size_t size);
+
+/* --help's list of the routes: methods, path and a line each. */
+void tally_routes_usage(FILE *out);
 
 /* Name used in metrics labels: the path, or "other" for id 0. */
 const char *tally_route_name(unsigned id);

@@ -3,6 +3,8 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -123,6 +125,34 @@ static void test_table(void **state)
     assert_string_equal(tally_route_name(tally_routes_count() + 1), "other");
 }
 
+/* --help's route list: a line per route, in table order, its Allow methods
+ * then its path, and nothing else. */
+static void test_usage(void **state)
+{
+    (void)state;
+    static const char *const want[] = {"GET, HEAD /", "GET, HEAD /healthz", "GET, HEAD /readyz",
+                                       "GET, HEAD /metrics", "POST /reset"};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    tally_routes_usage(f);
+    assert_int_equal(fclose(f), 0);
+    const char *p = text;
+    assert_string_equal(strtok(text, "\n"), "Routes:");
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        char *line = strtok(NULL, "\n");
+        assert_non_null(line);
+        size_t n = strlen(want[i]);
+        if (strncmp(line, "  ", 2) != 0 || strncmp(line + 2, want[i], n) != 0 || line[2 + n] != ' ')
+            fail_msg("line %zu is \"%s\", want \"  %s ...\"", i + 1, line, want[i]);
+        assert_true(strlen(line) > 32); /* and its description */
+    }
+    assert_null(strtok(NULL, "\n"));
+    assert_int_equal(tally_routes_count(), sizeof want / sizeof want[0]);
+    free((void *)p);
+}
+
 static void test_route_paths_fit_the_limit(void **state)
 {
     (void)state;
@@ -140,6 +170,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_route_paths_fit_the_limit),
+        cmocka_unit_test(test_usage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
