@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include "base/units.h"
+#include "counter/counter.h"
 #include "counter/url.h"
 
 #include <arpa/inet.h>
@@ -23,6 +24,7 @@ typedef enum {
     OPT_SIZE,     /* bytes with k/m suffixes, in lo..hi */
     OPT_DURATION, /* milliseconds (10s, 250ms, 2m), in lo..hi */
     OPT_CHOICE,   /* one of choices, stored as its value */
+    OPT_BACKEND,  /* a backend's name or alias, stored as its name */
     OPT_STRING,   /* kept as a pointer after check (and `max`, `what`) */
     OPT_HOST,     /* an IP literal copied into a char array */
 } opt_type_t;
@@ -61,11 +63,6 @@ typedef struct option {
 #define DAY_MS   86400000ULL
 
 static const choice_t threads_words[] = {{"auto", 0, false}, {NULL, 0, false}};
-static const choice_t backend_words[] = {{"memory", TALLY_BACKEND_MEMORY, false},
-                                         {"redis", TALLY_BACKEND_REDIS, false},
-                                         {"postgres", TALLY_BACKEND_POSTGRES, false},
-                                         {"postgresql", TALLY_BACKEND_POSTGRES, true},
-                                         {NULL, 0, false}};
 static const choice_t level_words[] = {
     {"debug", TALLY_LOG_DEBUG, false},     {"info", TALLY_LOG_INFO, false},
     {"warning", TALLY_LOG_WARNING, false}, {"warn", TALLY_LOG_WARNING, true},
@@ -98,8 +95,8 @@ static const option_t options[] = {
      .hi = 1024, .choices = threads_words},
     {"--cap", "TALLY_CAP", NULL, "N", "100", "numbers granted in all, 1..CAP", OPT_UINT, FIELD(cap),
      .lo = 1, .hi = (uint64_t)TALLY_CAP_MAX},
-    {"--backend", "TALLY_BACKEND", NULL, "NAME", "memory", "where the counter lives", OPT_CHOICE,
-     FIELD(backend), .choices = backend_words},
+    {"--backend", "TALLY_BACKEND", NULL, "NAME", "memory", "where the counter lives", OPT_BACKEND,
+     FIELD(backend)},
     {"--redis-url", "TALLY_REDIS_URL", "REDIS_URL", "URL", "redis://127.0.0.1:6379/0",
      "redis://[:password@]host:port/db or unix:///path", OPT_STRING, FIELD(redis_url), .max = 1024,
      .what = "a URL", .check = check_redis_url},
@@ -139,23 +136,26 @@ static const option_t options[] = {
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
-/* "a, b or c" of the choices a user is offered. */
-static void list_words(const choice_t *c, char *buf, size_t len)
+/* "a, b or c": the words a user is offered for o (a backend: the names
+ * in counter/counter.h's registry). */
+static void list_words(const option_t *o, char *buf, size_t len)
 {
-    size_t n = 0, shown = 0, total = 0;
-    for (const choice_t *w = c; w->word; w++)
-        total += !w->hidden;
-    buf[0] = '\0';
-    for (const choice_t *w = c; w->word && n < len; w++) {
-        if (w->hidden)
-            continue;
-        shown++;
-        n += (size_t)snprintf(buf + n, len - n, "%s%s",
-                              shown == 1       ? ""
-                              : shown == total ? " or "
-                                               : ", ",
-                              w->word);
+    const char *w[16];
+    size_t total = 0, n = 0;
+    for (size_t i = 0; total < 16; i++) {
+        const char *word = o->type == OPT_BACKEND ? tally_counter_kind_at(i) : o->choices[i].word;
+        if (word == NULL)
+            break;
+        if (o->type == OPT_BACKEND || !o->choices[i].hidden)
+            w[total++] = word;
     }
+    buf[0] = '\0';
+    for (size_t i = 0; i < total && n < len; i++)
+        n += (size_t)snprintf(buf + n, len - n, "%s%s",
+                              i == 0           ? ""
+                              : i + 1 == total ? " or "
+                                               : ", ",
+                              w[i]);
 }
 
 /* A size or a duration as a user would write it ("1m", "256 bytes", "24h",
@@ -244,12 +244,18 @@ static int set(tally_config_t *cfg, const option_t *o, const char *val, char *wh
         return 0;
     }
     case OPT_CHOICE:
-        if (w == NULL) {
-            list_words(o->choices, words, sizeof words);
+    case OPT_BACKEND: {
+        const char *name = o->type == OPT_BACKEND ? tally_counter_kind_find(val) : NULL;
+        if (w == NULL && name == NULL) {
+            list_words(o, words, sizeof words);
             return tally_units_reason(why, whylen, "expected %s, got '%s'", words, val);
         }
-        store_uint(cfg, o, (uint64_t)w->value);
+        if (name != NULL)
+            memcpy((char *)cfg + o->off, &name, sizeof name);
+        else
+            store_uint(cfg, o, (uint64_t)w->value);
         return 0;
+    }
     case OPT_STRING:
         if ((o->max && check_printable(val, o->max, o->what, why, whylen) != 0) ||
             (o->check && o->check(val, why, whylen) != 0))
@@ -283,14 +289,6 @@ static int set(tally_config_t *cfg, const option_t *o, const char *val, char *wh
     }
     store_uint(cfg, o, v);
     return 0;
-}
-
-const char *tally_backend_name(tally_backend_kind_t k)
-{
-    for (const choice_t *w = backend_words; w->word; w++)
-        if (w->value == (int)k && !w->hidden)
-            return w->word;
-    return "memory";
 }
 
 void tally_config_defaults(tally_config_t *cfg)
@@ -394,7 +392,7 @@ tally_config_action_t tally_config_parse(tally_config_t *cfg, int argc, char *co
             return fail(err, errlen, o->flag, why);
     }
 
-    if (cfg->backend == TALLY_BACKEND_POSTGRES && cfg->database_url == NULL)
+    if (strcmp(cfg->backend, "postgres") == 0 && cfg->database_url == NULL)
         return fail(err, errlen, "--database-url",
                     "required with --backend postgres (or set DATABASE_URL)");
     return TALLY_CONFIG_RUN;
@@ -431,8 +429,8 @@ void tally_config_usage(FILE *out)
             continue;
         snprintf(left, sizeof left, "%s %s", o->flag, o->metavar);
         words[0] = '\0';
-        if (o->type == OPT_CHOICE)
-            list_words(o->choices, words, sizeof words);
+        if (o->type == OPT_CHOICE || o->type == OPT_BACKEND)
+            list_words(o, words, sizeof words);
         describe(o, right, sizeof right);
         fprintf(out, "  %-28s %s%s%s\n  %-28s   %s\n", left, o->help, words[0] ? ": " : "", words,
                 "", right);

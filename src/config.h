@@ -15,12 +15,6 @@
 
 #include "base/log.h"
 
-typedef enum {
-    TALLY_BACKEND_MEMORY = 0,
-    TALLY_BACKEND_REDIS,
-    TALLY_BACKEND_POSTGRES,
-} tally_backend_kind_t;
-
 /* Largest accepted --cap: Redis' Lua numbers are doubles, exact to 2^53. */
 #define TALLY_CAP_MAX  1000000000000000LL
 #define TALLY_HOST_MAX 64
@@ -30,7 +24,7 @@ typedef struct tally_config {
     uint16_t port;
     unsigned threads; /* 0 = CPUs available to the process */
     int64_t cap;
-    tally_backend_kind_t backend;
+    const char *backend;      /* a backend's name from counter/counter.h's registry */
     const char *redis_url;    /* points into argv/environ or a literal */
     const char *database_url; /* NULL when unset */
     const char *key;
@@ -67,7 +61,5 @@ tally_config_action_t tally_config_parse(tally_config_t *cfg, int argc, char *co
 
 /* The --help text. */
 void tally_config_usage(FILE *out);
-
-const char *tally_backend_name(tally_backend_kind_t k);
 
 #endif

@@ -169,7 +169,7 @@ int main(int argc, char **argv)
     app.shared = (tally_app_shared_t){
         .cap = cfg->cap,
         .admin = cfg->admin_token != NULL,
-        .backend = tally_backend_name(cfg->backend),
+        .backend = cfg->backend,
         .napps = nthreads,
         .apps = app.apps,
         .server = s,
@@ -222,7 +222,7 @@ int main(int argc, char **argv)
      * loops already made. */
     tally_counter_params_t cp = {
         .cap = cfg->cap,
-        .url = cfg->backend == TALLY_BACKEND_REDIS ? cfg->redis_url : cfg->database_url,
+        .url = strcmp(cfg->backend, "redis") == 0 ? cfg->redis_url : cfg->database_url,
         .key = cfg->key,
         .timeout_ms = cfg->backend_timeout_ms,
         .shared = &app.memory,
@@ -261,9 +261,8 @@ int main(int argc, char **argv)
     if (started == nthreads) {
         char banner[256], h[80];
         snprintf(banner, sizeof banner, "serving http://%s:%u/ (%s backend, %u thread%s, cap %lld)",
-                 url_host(app.cfg.host, h, sizeof h), app.cfg.port,
-                 tally_backend_name(app.cfg.backend), nthreads, nthreads == 1 ? "" : "s",
-                 (long long)app.cfg.cap);
+                 url_host(app.cfg.host, h, sizeof h), app.cfg.port, app.cfg.backend, nthreads,
+                 nthreads == 1 ? "" : "s", (long long)app.cfg.cap);
         tally_logf(TALLY_LOG_INFO, "main", "tallyd %s %s", TALLY_VERSION, banner);
         /* Whoever started tallyd by hand with its log in a file still
          * sees that it serves. */

@@ -10,21 +10,28 @@
 
 static const struct {
     const char *kind;
+    const char *alias; /* a second word for it, or NULL */
     tally_counter_open_fn open;
 } backends[] = {
-    {"memory", tally_counter_memory_open},
-    {"redis", tally_counter_redis_open},
-    {"postgres", tally_counter_pg_open},
+    {"memory", NULL, tally_counter_memory_open},
+    {"redis", NULL, tally_counter_redis_open},
+    {"postgres", "postgresql", tally_counter_pg_open},
 };
 
 #define NBACKENDS (sizeof backends / sizeof backends[0])
 
-bool tally_counter_kind_known(const char *kind)
+const char *tally_counter_kind_find(const char *word)
 {
     for (size_t i = 0; i < NBACKENDS; i++)
-        if (strcmp(backends[i].kind, kind) == 0)
-            return true;
-    return false;
+        if (strcmp(backends[i].kind, word) == 0 ||
+            (backends[i].alias && strcmp(backends[i].alias, word) == 0))
+            return backends[i].kind;
+    return NULL;
+}
+
+const char *tally_counter_kind_at(size_t i)
+{
+    return i < NBACKENDS ? backends[i].kind : NULL;
 }
 
 int tally_counter_new(const char *kind, uv_loop_t *loop, const tally_counter_params_t *p,

@@ -100,7 +100,12 @@ typedef int (*tally_counter_open_fn)(uv_loop_t *loop, const tally_counter_params
 int tally_counter_new(const char *kind, uv_loop_t *loop, const tally_counter_params_t *p,
                       tally_counter_t **out, char *why, size_t whylen);
 
-/* Whether kind names a backend. */
-bool tally_counter_kind_known(const char *kind);
+/* The name of the backend a user's word stands for (its name, or an alias:
+ * "postgresql" is "postgres"), or NULL when none: a pointer into the
+ * registry, valid for ever. */
+const char *tally_counter_kind_find(const char *word);
+
+/* The i-th backend's name, from 0; NULL past the last (to list them). */
+const char *tally_counter_kind_at(size_t i);
 
 #endif

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "counter/counter.h"
 #include "counter/url.h"
 
 #define MAX_STRS 64
@@ -77,8 +78,7 @@ static void check_run(const tally_config_t *cfg, const tally_config_t *def, char
     CHECK(cfg->port >= 1);
     CHECK(cfg->threads <= 1024);
     CHECK(cfg->cap >= 1 && cfg->cap <= TALLY_CAP_MAX);
-    CHECK(cfg->backend == TALLY_BACKEND_MEMORY || cfg->backend == TALLY_BACKEND_REDIS ||
-          cfg->backend == TALLY_BACKEND_POSTGRES);
+    CHECK(cfg->backend != NULL && tally_counter_kind_find(cfg->backend) == cfg->backend);
     CHECK(cfg->log_level == TALLY_LOG_DEBUG || cfg->log_level == TALLY_LOG_INFO ||
           cfg->log_level == TALLY_LOG_WARNING || cfg->log_level == TALLY_LOG_ERROR);
     CHECK(cfg->log_format == TALLY_LOG_JSON || cfg->log_format == TALLY_LOG_TEXT);
@@ -106,7 +106,7 @@ static void check_run(const tally_config_t *cfg, const tally_config_t *def, char
     CHECK(tally_redis_url_parse(cfg->redis_url, &u, err, sizeof err) == 0);
     CHECK(u.port >= 1 && u.port <= 65535);
 
-    if (cfg->backend == TALLY_BACKEND_POSTGRES)
+    if (strcmp(cfg->backend, "postgres") == 0)
         CHECK(cfg->database_url != NULL);
     if (cfg->database_url) {
         CHECK(points_into(cfg->database_url, argv, (size_t)argc) ||

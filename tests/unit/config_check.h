@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "counter/counter.h"
 
 #define ARGS(...) ((const char *const[]){"tallyd", __VA_ARGS__, NULL})
 #define NOARGS    ((const char *const[]){"tallyd", NULL})
@@ -65,7 +66,7 @@ static inline void assert_config_equal(const tally_config_t *got, const tally_co
     NUM(port)
     NUM(threads)
     NUM(cap)
-    NUM(backend)
+    STR(backend)
     STR(redis_url)
     STR(database_url)
     STR(key)
