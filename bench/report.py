@@ -133,6 +133,20 @@ def against_baseline(table, results):
     return out
 
 
+def ratio_table(lines, rows, title, intro, spec):
+    """Appends a section of ratios (rows in targets()'s shape, no limit) to
+    lines; nothing when rows is empty."""
+    if not rows:
+        return
+    lines += ["## " + title, "", intro, "",
+              "| ratio | median of per-repetition ratios | ratio of medians | per repetition |",
+              "|---|---:|---:|---|"]
+    for name, val, _, _, of_medians, pairs in rows:
+        lines.append("| %s | %s | %s | %s |" % (name, fmt(val, spec), fmt(of_medians, spec),
+                                               " ".join(format(r, spec) for r in pairs)))
+    lines.append("")
+
+
 def write_report(outdir, results, servers, idle_mb, args, started):
     table = summarize(results, servers)
     lines = ["# tally benchmark", "",
@@ -173,30 +187,16 @@ def write_report(outdir, results, servers, idle_mb, args, started):
             name, fmt(val, "d" if isinstance(val, int) else ".2f"), fmt(of_medians, ".2f"),
             " ".join("%.2f" % r for r in pairs) if pairs else "", verdict))
     lines.append("")
-    info = informational(table, results)
-    if info:
-        lines += ["## nginx with a JSON access log (informational, not targets)", "",
-                  "tallyd writes a JSON line per request; nginx static, with its access log "
-                  "off, does not. nginx static, JSON access log writes one too "
-                  "(`log_format escape=json`, buffered 64 KiB / 1 s), measured right after "
-                  "nginx static and so one server away from tally memory.", "",
-                  "| ratio | median of per-repetition ratios | ratio of medians | per repetition |",
-                  "|---|---:|---:|---|"]
-        for name, val, _, _, of_medians, pairs in info:
-            lines.append("| %s | %s | %s | %s |" % (name, fmt(val, ".2f"), fmt(of_medians, ".2f"),
-                                                   " ".join("%.2f" % r for r in pairs)))
-        lines.append("")
-    base = against_baseline(table, results)
-    if base:
-        lines += ["## This build against the baseline (informational)", "",
-                  "tally memory (this build, %s) and tally baseline (%s), both memory, CAP 100, "
-                  "measured back to back in every repetition." % (args.tallyd, args.baseline), "",
-                  "| ratio | median of per-repetition ratios | ratio of medians | per repetition |",
-                  "|---|---:|---:|---|"]
-        for name, val, _, _, of_medians, pairs in base:
-            lines.append("| %s | %s | %s | %s |" % (name, fmt(val, ".3f"), fmt(of_medians, ".3f"),
-                                                   " ".join("%.3f" % r for r in pairs)))
-        lines.append("")
+    ratio_table(lines, informational(table, results),
+                "nginx with a JSON access log (informational, not targets)",
+                "tallyd writes a JSON line per request; nginx static, with its access log "
+                "off, does not. nginx static, JSON access log writes one too "
+                "(`log_format escape=json`, buffered 64 KiB / 1 s), measured right after "
+                "nginx static and so one server away from tally memory.", ".2f")
+    ratio_table(lines, against_baseline(table, results),
+                "This build against the baseline (informational)",
+                "tally memory (this build, %s) and tally baseline (%s), both memory, CAP 100, "
+                "measured back to back in every repetition." % (args.tallyd, args.baseline), ".3f")
     counted = [s for s in servers if s.hellos is not None]
     if counted:
         lines += ["## Exactness (facts, not targets)", "",
