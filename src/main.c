@@ -26,6 +26,7 @@ typedef struct app {
     tally_app_shared_t shared;
     tally_app_t *apps;
     tally_memory_shared_t memory;
+    tally_floor_t floor; /* redis, postgres: the process's (counter/floor.h) */
     uv_loop_t loop;
     uv_signal_t sigterm, sigint;
     uv_async_t worker_exited;
@@ -162,6 +163,11 @@ int main(int argc, char **argv)
     };
     s->nworkers = nthreads;
     atomic_init(&app.memory.value, 0);
+    if (tally_floor_init(&app.floor) != 0) {
+        start_error("cannot set up the counter's floor");
+        tally_log_stop();
+        return 1;
+    }
     atomic_init(&s->connections, 0);
     uv_mutex_init(&s->stop_mu);
     s->workers = calloc(nthreads, sizeof *s->workers);
@@ -172,6 +178,8 @@ int main(int argc, char **argv)
         .backend = cfg->backend,
         .napps = nthreads,
         .apps = app.apps,
+        /* the memory counter needs none: it lives and dies with the process */
+        .floor = strcmp(cfg->backend, "memory") != 0 ? &app.floor : NULL,
         .server = s,
     };
     int *fds = calloc(nthreads, sizeof *fds);
@@ -226,6 +234,7 @@ int main(int argc, char **argv)
         .key = cfg->key,
         .timeout_ms = cfg->backend_timeout_ms,
         .shared = &app.memory,
+        .floor = &app.floor,
     };
     for (unsigned i = 0; i < nthreads; i++) {
         tally_worker_t *w = &s->workers[i];

@@ -23,6 +23,7 @@
 #include "app/stats.h"
 #include "base/buf.h"
 #include "counter/counter.h"
+#include "counter/floor.h"
 #include "server/worker.h"
 
 /* Process-wide, written by main before any worker starts. */
@@ -33,6 +34,7 @@ typedef struct tally_app_shared {
     unsigned napps;
     struct tally_app *apps; /* one per worker, for /metrics and /readyz */
     const tally_server_t *server;
+    const tally_floor_t *floor; /* the process's (counter/floor.h), for /metrics and /readyz */
 } tally_app_shared_t;
 
 typedef struct tally_app {

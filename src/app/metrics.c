@@ -70,6 +70,24 @@ void tally_metrics_render(const tally_app_shared_t *s, tally_buf_t *b)
         counter_line(b, "tally_backend_up", labels,
                      atomic_load_explicit(&s->apps[i].backend_up, memory_order_relaxed));
     }
+    if (s->floor) {
+        const tally_floor_t *f = s->floor;
+        help(b, "tally_counter_floor", "gauge",
+             "The highest counter value this process has seen its backend answer; no claim "
+             "grants at or below it.");
+        counter_line(b, "tally_counter_floor", NULL,
+                     (uint64_t)atomic_load_explicit(&f->shown, memory_order_relaxed));
+        help(b, "tally_counter_lost_writes_total", "counter",
+             "Claims the backend answered below the floor (it had lost writes); each was raised "
+             "to the floor, so nothing was granted twice.");
+        counter_line(b, "tally_counter_lost_writes_total", NULL,
+                     (uint64_t)atomic_load_explicit(&f->raises, memory_order_relaxed));
+        help(b, "tally_counter_lost_numbers_total", "counter",
+             "Numbers those backends had forgotten (the floor minus what they had), summed; "
+             "none of them was granted again.");
+        counter_line(b, "tally_counter_lost_numbers_total", NULL,
+                     (uint64_t)atomic_load_explicit(&f->lost, memory_order_relaxed));
+    }
     help(b, "tally_request_duration_seconds", "histogram",
          "Time from reading a request to writing its answer, backend round trip included.");
     uint64_t cum = 0, sum_us = 0;

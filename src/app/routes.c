@@ -256,7 +256,8 @@ static int write_healthz(tally_app_t *a, const tally_slot_t *s, const tally_answ
     return 200;
 }
 
-/* GET /readyz : every worker's backend is connected. */
+/* GET /readyz : every worker's backend is connected. Once the backend has
+ * answered below the floor (counter/floor.h), the body says how often. */
 static int write_readyz(tally_app_t *a, const tally_slot_t *s, const tally_answer_t *an,
                         tally_buf_t *out)
 {
@@ -265,7 +266,17 @@ static int write_readyz(tally_app_t *a, const tally_slot_t *s, const tally_answe
         tally_response_error(out, an->resp, 503, "counter backend not connected", NULL, an->flags);
         return 503;
     }
-    tally_response_write(out, an->resp, 200, NULL, NULL, "{\"status\":\"ready\"}", 18, an->flags);
+    const tally_floor_t *f = a->shared->floor;
+    int64_t lost = f ? atomic_load_explicit(&f->raises, memory_order_relaxed) : 0;
+    if (lost == 0) {
+        tally_response_write(out, an->resp, 200, NULL, NULL, "{\"status\":\"ready\"}", 18,
+                             an->flags);
+        return 200;
+    }
+    char body[80];
+    int n =
+        snprintf(body, sizeof body, "{\"status\":\"ready\",\"lost_writes\":%lld}", (long long)lost);
+    tally_response_write(out, an->resp, 200, NULL, NULL, body, (size_t)n, an->flags);
     return 200;
 }
 

@@ -86,6 +86,8 @@ typedef struct tally_counter_params {
     uint64_t timeout_ms;           /* connect and command timeout */
     unsigned worker_id;            /* 1..: named in the backend's log lines */
     tally_memory_shared_t *shared; /* memory: the process's counter */
+    struct tally_floor *floor;     /* redis, postgres: the process's floor
+                                      (counter/floor.h); NULL: the counter's own */
 } tally_counter_params_t;
 
 /* A backend's constructor: 0 and *out, or a negative errno-style code with

@@ -25,19 +25,31 @@
 #include "counter/remote.h"
 #include "counter/replies.h"
 
-/* Locks the row, then raises it by min(k, CAP - value): concurrent claims
- * from any session queue on the row lock and each sees the value the
- * previous one committed. Returns the value before and after. */
+/* Locks the row, raises a value below the process's floor $4 to $6 (at
+ * most CAP) unless the row's epoch is newer than the floor's $5
+ * (counter/floor.h; a newer $5 is stored), then adds min(k, CAP - value): concurrent claims from
+ * any session queue on the row lock and each sees the value the previous one committed. Returns the
+ * value before (after any raise) and after, and the value and epoch the row had. */
 static const char SQL_CLAIM[] =
-    "WITH cur AS (SELECT value FROM tally_counters WHERE name = $1 FOR UPDATE) "
+    "WITH cur AS (SELECT value, epoch FROM tally_counters WHERE name = $1 FOR UPDATE), "
+    "low AS (SELECT value AS had, epoch AS had_epoch, "
+    "CASE WHEN $5::bigint >= epoch AND value < $4::bigint "
+    "THEN LEAST(GREATEST($6::bigint, $4::bigint), $3::bigint) ELSE value END AS v, "
+    "GREATEST(epoch, $5::bigint) AS e FROM cur) "
     "UPDATE tally_counters t "
-    "SET value = cur.value + LEAST($2::bigint, GREATEST($3::bigint - cur.value, 0)) "
-    "FROM cur WHERE t.name = $1 RETURNING cur.value, t.value";
-static const char SQL_RESET[] = "UPDATE tally_counters SET value = 0 WHERE name = $1";
+    "SET value = low.v + LEAST($2::bigint, GREATEST($3::bigint - low.v, 0)), epoch = low.e "
+    "FROM low WHERE t.name = $1 RETURNING low.v, t.value, low.had, low.had_epoch";
+/* To 0 in the next epoch: the other processes' floors belong to the old. */
+static const char SQL_RESET[] =
+    "UPDATE tally_counters SET value = 0, epoch = epoch + 1 WHERE name = $1 RETURNING epoch";
 static const char SQL_PEEK[] = "SELECT value FROM tally_counters WHERE name = $1";
 static const char SQL_LOCK[] = "SELECT pg_advisory_xact_lock(7411007)";
-static const char SQL_CREATE[] = "CREATE TABLE IF NOT EXISTS tally_counters ("
-                                 "name text PRIMARY KEY, value bigint NOT NULL)";
+static const char SQL_CREATE[] =
+    "CREATE TABLE IF NOT EXISTS tally_counters ("
+    "name text PRIMARY KEY, value bigint NOT NULL, epoch bigint NOT NULL DEFAULT 0)";
+/* A table made by a tally before the floor has no epoch column yet. */
+static const char SQL_MIGRATE[] =
+    "ALTER TABLE tally_counters ADD COLUMN IF NOT EXISTS epoch bigint NOT NULL DEFAULT 0";
 static const char SQL_INSERT[] =
     "INSERT INTO tally_counters (name, value) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING";
 
@@ -163,11 +175,12 @@ static int send_setup(pg_counter_t *pc)
     if (op == NULL)
         return -1;
     op->ok = true;
-    op->pending = 6;
+    op->pending = 7;
     if (!PQsendQueryParams(c, SQL_LOCK, 0, NULL, NULL, NULL, NULL, 0) ||
         !PQsendQueryParams(c, SQL_CREATE, 0, NULL, NULL, NULL, NULL, 0) ||
+        !PQsendQueryParams(c, SQL_MIGRATE, 0, NULL, NULL, NULL, NULL, 0) ||
         !PQsendQueryParams(c, SQL_INSERT, 1, NULL, key, NULL, NULL, 0) ||
-        !PQsendPrepare(c, "tally_claim", SQL_CLAIM, 3, NULL) ||
+        !PQsendPrepare(c, "tally_claim", SQL_CLAIM, 6, NULL) ||
         !PQsendPrepare(c, "tally_reset", SQL_RESET, 1, NULL) ||
         !PQsendPrepare(c, "tally_peek", SQL_PEEK, 1, NULL) || !PQpipelineSync(c))
         return -1;
@@ -248,14 +261,22 @@ static void take_result(pg_counter_t *pc, tally_op_t *op, PGresult *res)
         return;
     }
     if (op->kind == TALLY_OP_CLAIM) {
-        if (PQntuples(res) != 1 || PQnfields(res) != 2) {
+        if (PQntuples(res) != 1 || PQnfields(res) != 4) {
             /* the key's row is gone: the next connection's setup makes it */
             op->ok = false;
             tally_remote_fail_soon(&pc->r, "counter row missing");
             return;
         }
-        op->ok = tally_pg_claim_row(PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), op->k, &op->value,
-                                    &op->granted);
+        const char *f[4] = {PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
+                            PQgetvalue(res, 0, 3)};
+        tally_claim_answer_t an;
+        op->ok = tally_pg_claim_row(f, op->k, &an);
+        if (op->ok) {
+            op->value = an.before;
+            op->granted = an.granted;
+            op->had = an.had;
+            op->epoch = an.epoch;
+        }
         if (!op->ok)
             note_error(pc, op, "unexpected row from the claim statement");
     } else if (op->kind == TALLY_OP_PEEK) {
@@ -266,7 +287,11 @@ static void take_result(pg_counter_t *pc, tally_op_t *op, PGresult *res)
         op->ok = PQntuples(res) == 0 || (PQntuples(res) == 1 && PQnfields(res) == 1 &&
                                          tally_parse_count(PQgetvalue(res, 0, 0), &op->value));
     } else if (op->kind == TALLY_OP_RESET) {
-        op->ok = true;
+        /* No row: the reset fails (503); the next claim's reconnect makes it. */
+        op->ok = PQntuples(res) == 1 && PQnfields(res) == 1 &&
+                 tally_parse_count(PQgetvalue(res, 0, 0), &op->epoch) && op->epoch >= 1;
+        if (!op->ok)
+            tally_remote_fail_soon(&pc->r, "counter row missing");
     }
 }
 
@@ -355,13 +380,17 @@ static int pg_send(tally_remote_t *r, tally_op_t *op)
         return -1;
     char k_s[16];
     snprintf(k_s, sizeof k_s, "%u", op->k);
-    const char *params[3] = {r->key, k_s, pc->cap_s};
+    char floor_s[24], epoch_s[24], to_s[24];
+    snprintf(floor_s, sizeof floor_s, "%lld", (long long)op->floor);
+    snprintf(epoch_s, sizeof epoch_s, "%lld", (long long)op->floor_epoch);
+    snprintf(to_s, sizeof to_s, "%lld", (long long)op->raise_to);
+    const char *params[6] = {r->key, k_s, pc->cap_s, floor_s, epoch_s, to_s};
     const char *stmt;
     int n = 1;
     switch (op->kind) {
     case TALLY_OP_CLAIM:
         stmt = "tally_claim";
-        n = 3;
+        n = 6;
         break;
     case TALLY_OP_RESET:
         stmt = "tally_reset";
@@ -406,7 +435,7 @@ int tally_counter_pg_open(uv_loop_t *loop, const tally_counter_params_t *p, tall
     snprintf(pc->cap_s, sizeof pc->cap_s, "%lld", (long long)p->cap);
     pc->r.base.ops = &tally_remote_counter_ops;
     tally_pg_url_display(p->url, pc->r.where, sizeof pc->r.where);
-    tally_remote_start(&pc->r, &pg_driver, pc, loop, p->cap, p->key, p->timeout_ms, p->worker_id);
+    tally_remote_start(&pc->r, &pg_driver, pc, loop, p);
     *out = &pc->r.base;
     return 0;
 }

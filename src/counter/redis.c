@@ -2,8 +2,10 @@
  *
  * Handshake on every connection: AUTH (when the URL has a password), SELECT
  * (db != 0), SCRIPT LOAD; the worker is up once the script's SHA is known.
- * A claim is EVALSHA of the script, which adds min(k, CAP - value) to the
- * key atomically and returns {value before, granted}. NOSCRIPT (after a
+ * A claim is EVALSHA of the script, which raises the key to the process's
+ * floor (counter/floor.h) and adds min(k, CAP - value) atomically, and
+ * returns {value before, granted, value it had, epoch it had}. A reset sets
+ * the key to 0 and increments KEY:epoch in one script. NOSCRIPT (after a
  * SCRIPT FLUSH or a restart) is answered by sending the same claim as EVAL
  * with the script body, which also puts the script back in the cache: the
  * claim was not executed, so resending it is safe.
@@ -22,15 +24,32 @@
 #include "counter/remote.h"
 #include "counter/replies.h"
 
+/* KEYS: the counter, its epoch (KEY:epoch). ARGV: cap, k, the process's
+ * floor, its epoch and what a counter below it is raised to
+ * (counter/floor.h). Raises a counter below the floor (at most to cap)
+ * unless the backend's epoch is newer (a reset the process had not seen),
+ * restores an epoch the backend lost, then takes min(k, cap - value).
+ * Returns {value before, granted, value it had, epoch it had}. Numbers are
+ * written with %d: Lua's own conversion would write 1e+15. */
 static const char SCRIPT[] =
     "local v = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
     "if v == nil then return redis.error_reply('tally: counter value is not a number') end\n"
-    "local cap = tonumber(ARGV[1])\n"
-    "local n = tonumber(ARGV[2])\n"
-    "if v >= cap then return {v, 0} end\n"
-    "if n > cap - v then n = cap - v end\n"
-    "redis.call('INCRBY', KEYS[1], n)\n"
-    "return {v, n}\n";
+    "local e = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
+    "if e == nil then return redis.error_reply('tally: counter epoch is not a number') end\n"
+    "local cap, n = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
+    "local floor, fe, to = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+    "local had = v\n"
+    "if fe >= e then\n"
+    "  if fe > e then redis.call('SET', KEYS[2], string.format('%d', fe)) end\n"
+    "  if v < floor then v = math.min(math.max(to, floor), cap) end\n"
+    "end\n"
+    "if v >= cap then n = 0 elseif n > cap - v then n = cap - v end\n"
+    "if v + n ~= had then redis.call('SET', KEYS[1], string.format('%d', v + n)) end\n"
+    "return {v, n, had, e}\n";
+
+/* Sets the counter to 0 in the next epoch; returns the epoch. */
+static const char RESET_SCRIPT[] = "redis.call('SET', KEYS[1], 0)\n"
+                                   "return redis.call('INCR', KEYS[2])\n";
 
 typedef struct redis_counter {
     tally_remote_t r; /* first: the counter is a remote */
@@ -39,6 +58,7 @@ typedef struct redis_counter {
     bool dropping;
     char sha[41];
     char cap_s[24];
+    char epoch_key[256]; /* KEY:epoch */
     char last_error[128];
 } redis_counter_t;
 
@@ -65,15 +85,22 @@ static void on_claim_reply(redisAsyncContext *ac, void *reply_, void *privdata)
         return;
     }
     const char *why;
-    switch (tally_redis_claim_reply(reply, op->k, &op->value, &op->granted, &why)) {
+    tally_claim_answer_t an;
+    switch (tally_redis_claim_reply(reply, op->k, &an, &why)) {
     case TALLY_REPLY_OK:
         op->ok = true;
+        op->value = an.before;
+        op->granted = an.granted;
+        op->had = an.had;
+        op->epoch = an.epoch;
         rc->last_error[0] = '\0';
         break;
     case TALLY_REPLY_NOSCRIPT:
         /* not executed: resending is safe, and EVAL caches the script again */
-        if (redisAsyncCommand(ac, on_claim_reply, op, "EVAL %s 1 %s %s %u", SCRIPT, rc->r.key,
-                              rc->cap_s, op->k) == REDIS_OK)
+        if (redisAsyncCommand(ac, on_claim_reply, op, "EVAL %s 2 %s %s %s %u %lld %lld %lld",
+                              SCRIPT, rc->r.key, rc->epoch_key, rc->cap_s, op->k,
+                              (long long)op->floor, (long long)op->floor_epoch,
+                              (long long)op->raise_to) == REDIS_OK)
             return;
         tally_remote_fail_soon(&rc->r, "cannot send EVAL");
         break;
@@ -90,7 +117,7 @@ static void on_simple_reply(redisAsyncContext *ac, void *reply_, void *privdata)
     redisReply *reply = reply_;
     tally_op_t *op = privdata;
     if (op->kind == TALLY_OP_RESET) {
-        op->ok = tally_redis_status_ok(reply);
+        op->ok = tally_redis_reset_reply(reply, &op->epoch);
         if (!op->ok && reply && reply->type == REDIS_REPLY_ERROR)
             command_error(rc, "reset", reply->str);
     } else {
@@ -227,11 +254,14 @@ static int redis_send(tally_remote_t *r, tally_op_t *op)
     int ok;
     switch (op->kind) {
     case TALLY_OP_CLAIM:
-        ok = redisAsyncCommand(rc->ac, on_claim_reply, op, "EVALSHA %s 1 %s %s %u", rc->sha, r->key,
-                               rc->cap_s, op->k);
+        ok = redisAsyncCommand(rc->ac, on_claim_reply, op,
+                               "EVALSHA %s 2 %s %s %s %u %lld %lld %lld", rc->sha, r->key,
+                               rc->epoch_key, rc->cap_s, op->k, (long long)op->floor,
+                               (long long)op->floor_epoch, (long long)op->raise_to);
         break;
     case TALLY_OP_RESET:
-        ok = redisAsyncCommand(rc->ac, on_simple_reply, op, "SET %s 0", r->key);
+        ok = redisAsyncCommand(rc->ac, on_simple_reply, op, "EVAL %s 2 %s %s", RESET_SCRIPT, r->key,
+                               rc->epoch_key);
         break;
     case TALLY_OP_PEEK:
         ok = redisAsyncCommand(rc->ac, on_simple_reply, op, "GET %s", r->key);
@@ -269,10 +299,10 @@ int tally_counter_redis_open(uv_loop_t *loop, const tally_counter_params_t *p,
         return -EINVAL;
     }
     snprintf(rc->cap_s, sizeof rc->cap_s, "%lld", (long long)p->cap);
+    snprintf(rc->epoch_key, sizeof rc->epoch_key, "%s:epoch", p->key);
     rc->r.base.ops = &tally_remote_counter_ops;
     tally_redis_url_display(&rc->url, rc->r.where, sizeof rc->r.where);
-    tally_remote_start(&rc->r, &redis_driver, rc, loop, p->cap, p->key, p->timeout_ms,
-                       p->worker_id);
+    tally_remote_start(&rc->r, &redis_driver, rc, loop, p);
     *out = &rc->r.base;
     return 0;
 }

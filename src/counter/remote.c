@@ -45,11 +45,38 @@ tally_op_t *tally_remote_oldest(tally_remote_t *r)
     return tally_container_of(r->inflight.next, tally_op_t, node);
 }
 
+/* A claim's answer against the floor it carried (counter/floor.h): a raise
+ * means the backend had lost writes; then the floor learns the counter. */
+static void saw_claim(tally_remote_t *r, const tally_op_t *op)
+{
+    if (r->floor == NULL)
+        return;
+    if (op->value > op->had || op->floor_epoch > op->epoch) {
+        tally_floor_raised(r->floor, op->had, op->floor);
+        tally_logf(TALLY_LOG_ERROR, "backend",
+                   "worker-%u: %s: the counter was %lld (reset epoch %lld) where this process had "
+                   "seen %lld (epoch %lld): the backend lost writes (a restart without "
+                   "persistence, a failover to a replica or standby that was behind, or a restored "
+                   "backup); raised to %lld in the same claim (past what other processes may "
+                   "have taken meanwhile), so no number is granted twice",
+                   r->worker_id, r->drv->name, (long long)op->had, (long long)op->epoch,
+                   (long long)op->floor, (long long)op->floor_epoch, (long long)op->value);
+    }
+    int64_t epoch = op->floor_epoch > op->epoch ? op->floor_epoch : op->epoch;
+    tally_floor_saw(r->floor, epoch, op->value + op->granted);
+}
+
 void tally_remote_finish(tally_remote_t *r, tally_op_t *op)
 {
     tally_list_remove(&op->node);
     switch (op->kind) {
     case TALLY_OP_CLAIM:
+        /* The floor learns the answer before the claim leaves the count in
+         * flight: another thread's tally_floor_get() never sees neither. */
+        if (op->ok)
+            saw_claim(r, op);
+        if (r->floor)
+            tally_floor_claim_end(r->floor, op->k);
         if (op->ok) {
             if (op->granted < op->k)
                 r->halted = true; /* the counter is at CAP: stop asking */
@@ -59,8 +86,11 @@ void tally_remote_finish(tally_remote_t *r, tally_op_t *op)
         }
         break;
     case TALLY_OP_RESET:
-        if (op->ok)
+        if (op->ok) {
             r->halted = false;
+            if (r->floor)
+                tally_floor_saw(r->floor, op->epoch, 0);
+        }
         op->reset_cb(op->arg, op->ok);
         break;
     case TALLY_OP_PEEK:
@@ -220,6 +250,10 @@ static void remote_claim(tally_counter_t *c, uint32_t k, tally_counter_claim_cb 
     op->k = k;
     op->claim_cb = cb;
     op->arg = arg;
+    if (r->floor) {
+        tally_floor_get(r->floor, &op->floor_epoch, &op->floor, &op->raise_to);
+        tally_floor_claim_start(r->floor, k);
+    }
     send_op(r, op);
 }
 
@@ -255,6 +289,8 @@ static void maybe_closed(tally_remote_t *r)
         free(op);
     }
     tally_counter_closed_cb cb = r->closed_cb;
+    if (r->floor == &r->own_floor)
+        tally_floor_destroy(&r->own_floor);
     cb(&r->base);
     free(r);
 }
@@ -294,16 +330,18 @@ const tally_counter_ops_t tally_remote_counter_ops = {
 };
 
 void tally_remote_start(tally_remote_t *r, const tally_remote_driver_t *drv, void *drv_data,
-                        uv_loop_t *loop, int64_t cap, const char *key, uint64_t timeout_ms,
-                        unsigned worker_id)
+                        uv_loop_t *loop, const tally_counter_params_t *p)
 {
     r->base.loop = loop;
-    r->base.cap = cap;
+    r->base.cap = p->cap;
     r->drv = drv;
     r->drv_data = drv_data;
-    r->key = key;
-    r->timeout_ms = timeout_ms;
-    r->worker_id = worker_id;
+    r->key = p->key;
+    r->timeout_ms = p->timeout_ms;
+    r->worker_id = p->worker_id;
+    r->floor = p->floor;
+    if (r->floor == NULL && tally_floor_init(&r->own_floor) == 0)
+        r->floor = &r->own_floor;
     r->state = TALLY_REMOTE_DOWN;
     tally_list_init(&r->inflight);
     uv_timer_init(loop, &r->tick);

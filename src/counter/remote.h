@@ -16,6 +16,8 @@
  *  - the halt cache: once a claim came back short (the counter is at CAP)
  *    claims are refused without a round trip, while the counter is read
  *    every 25 ms so that a reset by any instance is seen within 100 ms;
+ *  - the floor (counter/floor.h): each claim carries the process's, and
+ *    an answer that had to be raised to it is logged and counted;
  *  - logging once per state change, not once per request.
  */
 #ifndef TALLY_REMOTE_H
@@ -26,6 +28,7 @@
 #include <uv.h>
 
 #include "counter/counter.h"
+#include "counter/floor.h"
 #include "base/list.h"
 
 typedef enum {
@@ -45,9 +48,14 @@ typedef struct tally_op {
     void *arg;
     /* Outcome, filled by the driver before tally_remote_finish(). */
     bool ok;
-    int64_t value;    /* CLAIM: counter before; PEEK: counter now */
+    int64_t value;    /* CLAIM: counter before (after any raise); PEEK: counter now */
     uint32_t granted; /* CLAIM */
-    int pending;      /* driver's use: results still expected */
+    int64_t had;      /* CLAIM: the counter as the backend had it (< value: raised) */
+    int64_t epoch;    /* CLAIM: the backend's epoch as it had it; RESET: the new one */
+    /* Sent with a claim: the process's floor, its epoch, and what a
+     * counter below the floor is raised to (counter/floor.h). */
+    int64_t floor, floor_epoch, raise_to;
+    int pending; /* driver's use: results still expected */
 } tally_op_t;
 
 typedef enum { TALLY_REMOTE_DOWN, TALLY_REMOTE_CONNECTING, TALLY_REMOTE_UP } tally_remote_state_t;
@@ -78,6 +86,8 @@ struct tally_remote {
     const tally_remote_driver_t *drv;
     void *drv_data;
     const char *key;
+    tally_floor_t *floor; /* the process's, or own_floor */
+    tally_floor_t own_floor;
     char where[160]; /* the server, without secrets, for logs */
     tally_remote_state_t state;
     bool halted;
@@ -102,8 +112,7 @@ struct tally_remote {
 /* Initialises r (embedded first in the driver's struct) and starts
  * connecting. */
 void tally_remote_start(tally_remote_t *r, const tally_remote_driver_t *drv, void *drv_data,
-                        uv_loop_t *loop, int64_t cap, const char *key, uint64_t timeout_ms,
-                        unsigned worker_id);
+                        uv_loop_t *loop, const tally_counter_params_t *p);
 
 /* The tally_counter_ops_t of every remote counter. */
 extern const tally_counter_ops_t tally_remote_counter_ops;

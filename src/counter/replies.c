@@ -20,8 +20,8 @@ bool tally_parse_count(const char *s, int64_t *out)
     return true;
 }
 
-tally_reply_t tally_redis_claim_reply(const redisReply *r, uint32_t k, int64_t *before,
-                                      uint32_t *granted, const char **why)
+tally_reply_t tally_redis_claim_reply(const redisReply *r, uint32_t k, tally_claim_answer_t *out,
+                                      const char **why)
 {
     *why = "unexpected reply to the claim script";
     if (r == NULL)
@@ -32,16 +32,27 @@ tally_reply_t tally_redis_claim_reply(const redisReply *r, uint32_t k, int64_t *
         *why = r->str && r->len > 0 ? r->str : "error reply";
         return TALLY_REPLY_ERROR;
     }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element == NULL)
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 || r->element == NULL)
         return TALLY_REPLY_ERROR;
-    const redisReply *a = r->element[0], *b = r->element[1];
-    if (a == NULL || b == NULL || a->type != REDIS_REPLY_INTEGER ||
-        b->type != REDIS_REPLY_INTEGER || a->integer < 0 || b->integer < 0 ||
-        b->integer > (long long)k)
+    long long v[4];
+    for (int i = 0; i < 4; i++) {
+        const redisReply *e = r->element[i];
+        if (e == NULL || e->type != REDIS_REPLY_INTEGER || e->integer < 0)
+            return TALLY_REPLY_ERROR;
+        v[i] = e->integer;
+    }
+    if (v[1] > (long long)k || v[2] > v[0])
         return TALLY_REPLY_ERROR;
-    *before = a->integer;
-    *granted = (uint32_t)b->integer;
+    *out = (tally_claim_answer_t){v[0], (uint32_t)v[1], v[2], v[3]};
     return TALLY_REPLY_OK;
+}
+
+bool tally_redis_reset_reply(const redisReply *r, int64_t *epoch)
+{
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER || r->integer < 1)
+        return false;
+    *epoch = r->integer;
+    return true;
 }
 
 bool tally_redis_peek_reply(const redisReply *r, int64_t *value)
@@ -63,14 +74,14 @@ bool tally_redis_status_ok(const redisReply *r)
            memcmp(r->str, "OK", 2) == 0;
 }
 
-bool tally_pg_claim_row(const char *before_s, const char *after_s, uint32_t k, int64_t *before,
-                        uint32_t *granted)
+bool tally_pg_claim_row(const char *const fields[4], uint32_t k, tally_claim_answer_t *out)
 {
-    int64_t b, a;
-    if (!tally_parse_count(before_s, &b) || !tally_parse_count(after_s, &a) || a < b ||
-        a - b > (int64_t)k)
+    int64_t v[4];
+    for (int i = 0; i < 4; i++)
+        if (!tally_parse_count(fields[i], &v[i]))
+            return false;
+    if (v[1] < v[0] || v[1] - v[0] > (int64_t)k || v[2] > v[0])
         return false;
-    *before = b;
-    *granted = (uint32_t)(a - b);
+    *out = (tally_claim_answer_t){v[0], (uint32_t)(v[1] - v[0]), v[2], v[3]};
     return true;
 }

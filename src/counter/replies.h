@@ -18,23 +18,34 @@ typedef enum {
     TALLY_REPLY_ERROR,    /* *why says what was wrong */
 } tally_reply_t;
 
-/* The claim script's answer to a claim of k: {value before, granted} with
- * 0 <= granted <= k and value before >= 0. */
-tally_reply_t tally_redis_claim_reply(const redisReply *r, uint32_t k, int64_t *before,
-                                      uint32_t *granted, const char **why);
+/* What a claim's answer says (counter/floor.h). */
+typedef struct tally_claim_answer {
+    int64_t before;   /* the counter before the claim, after any raise to the floor */
+    uint32_t granted; /* numbers before+1 .. before+granted */
+    int64_t had;      /* the counter as the backend had it: below before when raised */
+    int64_t epoch;    /* the reset epoch as the backend had it */
+} tally_claim_answer_t;
+
+/* The claim script's answer to a claim of k: {before, granted, had, epoch},
+ * every one >= 0, granted <= k, had <= before. */
+tally_reply_t tally_redis_claim_reply(const redisReply *r, uint32_t k, tally_claim_answer_t *out,
+                                      const char **why);
+
+/* The reset script's answer: the new epoch, an integer >= 1. */
+bool tally_redis_reset_reply(const redisReply *r, int64_t *epoch);
 
 /* GET of the counter: nil is 0, else a decimal integer >= 0. */
 bool tally_redis_peek_reply(const redisReply *r, int64_t *value);
+
+/* The claim statement's row (before, after, had, epoch), each in text
+ * form: the same rules as the claim script's answer, granted = after -
+ * before. */
+bool tally_pg_claim_row(const char *const fields[4], uint32_t k, tally_claim_answer_t *out);
 
 /* SET's answer: +OK. */
 bool tally_redis_status_ok(const redisReply *r);
 
 /* A strict decimal integer >= 0 (PostgreSQL's text form of a bigint). */
 bool tally_parse_count(const char *s, int64_t *out);
-
-/* The claim statement's row (value before, value after) for a claim of k:
- * both counts, after - before between 0 and k. */
-bool tally_pg_claim_row(const char *before_s, const char *after_s, uint32_t k, int64_t *before,
-                        uint32_t *granted);
 
 #endif

@@ -93,7 +93,11 @@ def test_failed_redis_handshake_backs_off_and_never_says_connected(tallyd, redis
     assert clients <= 2 * 10, clients
 
 
-def test_postgres_row_deleted_while_halted_is_recreated(tallyd, postgres_server):
+def test_postgres_row_deleted_while_halted_is_recreated_at_the_floor(tallyd, postgres_server):
+    """The counter's row deleted while the counter is at CAP: the row is made
+    again, and the next claim raises it to the floor (the 3 this process has
+    seen granted) instead of handing out 1, 2, 3 a second time; the loss is
+    logged and counted (counter/floor.h)."""
     t = tallyd("--threads", "2", "--cap", "3", "--backend", "postgres", "--database-url",
                postgres_server.url)
     deadline = time.monotonic() + 5
@@ -105,17 +109,28 @@ def test_postgres_row_deleted_while_halted_is_recreated(tallyd, postgres_server)
     assert t.request("GET", "/").json() == {"Go": "away!", "request_num": 3}
     postgres_server.psql("DELETE FROM tally_counters WHERE name = 'request_count'")
     deadline = time.monotonic() + 3
-    nums = []
+    answers = []
     while time.monotonic() < deadline:
         r = t.request("GET", "/", headers={"Connection": "close"})
-        if r.status == 200 and "hello" in r.json():
-            nums.append(r.json()["request_num"])
-            if len(nums) == 3:
-                break
+        answers.append((r.status, r.json()))
+        if postgres_server.psql(
+                "SELECT value FROM tally_counters WHERE name = 'request_count'") == "3":
+            break
         time.sleep(0.05)
-    assert nums == [1, 2, 3], nums
     assert postgres_server.psql(
         "SELECT value FROM tally_counters WHERE name = 'request_count'") == "3"
+    assert not [a for a in answers if a[0] == 200 and "hello" in a[1]], answers
+    r = t.request("GET", "/")
+    assert r.json() == {"Go": "away!", "request_num": 3}
+    ready = t.request("GET", "/readyz").json()
+    assert ready["status"] == "ready" and ready["lost_writes"] >= 1, ready
+    metrics = t.request("GET", "/metrics").body.decode()
+    assert "\ntally_counter_floor 3\n" in metrics
+    assert "\ntally_counter_lost_numbers_total %d\n" % (3 * ready["lost_writes"]) in metrics
+    lost = [rec for rec in t.records() if "lost writes" in rec["record"]["message"]]
+    assert lost and all(rec["record"]["level"]["name"] == "ERROR" for rec in lost), lost
+    assert "the counter was 0" in lost[0]["record"]["message"]
+    assert sorted(t.request_counts()) == [1, 2, 3]
 
 
 def test_bytes_after_a_close_request_do_not_reset_the_answers(tallyd):

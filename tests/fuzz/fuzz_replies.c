@@ -3,26 +3,28 @@
  * Input: bytes 0-3  k, the size of the claim (little-endian uint32)
  *        byte 4     where the RESP bytes are cut in two feeds
  *        the rest   RESP bytes for hiredis' own reader; the same bytes, cut
- *                   at the first NUL (and the next), are the two text
- *                   columns of a PostgreSQL claim row
+ *                   at NULs, are the four text columns of a PostgreSQL
+ *                   claim row
  *
  * hiredis' reader (the one tally's connections use) turns the bytes into
  * redisReply trees; every node of every tree, and NULL, goes through
- * tally_redis_claim_reply(), tally_redis_peek_reply() and
- * tally_redis_status_ok(). Multi-bulk headers above 1024 elements make the
- * reader calloc() their count before any element arrives, so inputs that
- * hold one skip the RESP part (hiredis' memory, not tally's logic).
+ * tally_redis_claim_reply(), tally_redis_reset_reply(),
+ * tally_redis_peek_reply() and tally_redis_status_ok(). Multi-bulk headers above 1024 elements make
+ * the reader calloc() their count before any element arrives, so inputs that hold one skip the RESP
+ * part (hiredis' memory, not tally's logic).
  *
  * Invariants (abort on violation):
- *   claim  OK: the node is an array of two integers, before = the first
- *          >= 0, granted = the second, 0 <= granted <= k; NOSCRIPT: an
- *          error reply starting "NOSCRIPT"; ERROR: a NUL-terminated reason;
+ *   claim  OK: the node is an array of four integers {before, granted,
+ *          had, epoch}, each >= 0, granted <= k, had <= before; NOSCRIPT:
+ *          an error reply starting "NOSCRIPT"; ERROR: a NUL-terminated
+ *          reason;
+ *   reset  true: an integer >= 1, the epoch;
  *   peek   true: nil (0) or a string that is a count, value >= 0;
  *   status true only for the status reply "OK";
  *   tally_parse_count agrees with an independent reading (digits only,
  *          at most INT64_MAX);
- *   tally_pg_claim_row true: both are counts, before >= 0,
- *          0 <= granted <= k and before + granted = after.
+ *   tally_pg_claim_row true: all four are counts, 0 <= granted <= k,
+ *          before + granted = after, had <= before.
  */
 #include <hiredis/hiredis.h>
 #include <hiredis/read.h>
@@ -70,16 +72,17 @@ static void check_count(const char *s)
 
 static void check_node(const redisReply *r, uint32_t k, int depth)
 {
-    int64_t before = -1;
-    uint32_t granted = UINT32_MAX;
+    tally_claim_answer_t an = {-1, UINT32_MAX, -1, -1};
     const char *why = NULL;
-    switch (tally_redis_claim_reply(r, k, &before, &granted, &why)) {
+    switch (tally_redis_claim_reply(r, k, &an, &why)) {
     case TALLY_REPLY_OK:
-        CHECK(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
-        CHECK(r->element[0]->type == REDIS_REPLY_INTEGER);
-        CHECK(r->element[1]->type == REDIS_REPLY_INTEGER);
-        CHECK(before >= 0 && before == r->element[0]->integer);
-        CHECK(granted <= k && (long long)granted == r->element[1]->integer);
+        CHECK(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 4);
+        for (int i = 0; i < 4; i++)
+            CHECK(r->element[i]->type == REDIS_REPLY_INTEGER && r->element[i]->integer >= 0);
+        CHECK(an.before == r->element[0]->integer);
+        CHECK(an.granted <= k && (long long)an.granted == r->element[1]->integer);
+        CHECK(an.had == r->element[2]->integer && an.had <= an.before);
+        CHECK(an.epoch == r->element[3]->integer);
         break;
     case TALLY_REPLY_NOSCRIPT:
         CHECK(r != NULL && r->type == REDIS_REPLY_ERROR && r->len >= 8);
@@ -92,6 +95,10 @@ static void check_node(const redisReply *r, uint32_t k, int depth)
     default:
         CHECK(!"unknown claim result");
     }
+
+    int64_t epoch = -1;
+    if (tally_redis_reset_reply(r, &epoch))
+        CHECK(r->type == REDIS_REPLY_INTEGER && epoch >= 1 && epoch == r->integer);
 
     int64_t value = -1;
     if (tally_redis_peek_reply(r, &value)) {
@@ -161,36 +168,35 @@ static void check_resp(const uint8_t *p, size_t n, size_t cut, uint32_t k)
 
 static void check_pg(const uint8_t *p, size_t n, uint32_t k)
 {
-    /* before: up to the first NUL; after: from there to the next */
-    const uint8_t *nul = memchr(p, '\0', n);
-    size_t blen = nul ? (size_t)(nul - p) : n;
-    const uint8_t *a = nul ? nul + 1 : p + n;
-    size_t arest = (size_t)(p + n - a);
-    const uint8_t *nul2 = memchr(a, '\0', arest);
-    size_t alen = nul2 ? (size_t)(nul2 - a) : arest;
-
-    char *bs = malloc(blen + 1), *as = malloc(alen + 1);
-    CHECK(bs != NULL && as != NULL);
-    memcpy(bs, p, blen);
-    bs[blen] = '\0';
-    memcpy(as, a, alen);
-    as[alen] = '\0';
-
-    check_count(bs);
-    check_count(as);
-    int64_t before = -1;
-    uint32_t granted = UINT32_MAX;
-    if (tally_pg_claim_row(bs, as, k, &before, &granted)) {
-        int64_t b = -1, af = -1;
-        CHECK(oracle_count(bs, &b) && oracle_count(as, &af));
-        CHECK(before == b && before >= 0);
-        CHECK(granted <= k);
-        CHECK(before + (int64_t)granted == af);
+    /* four columns, each up to the next NUL (the last to the end) */
+    char *f[4];
+    const uint8_t *at = p, *end = p + n;
+    for (int i = 0; i < 4; i++) {
+        const uint8_t *nul = memchr(at, '\0', (size_t)(end - at));
+        size_t len = nul ? (size_t)(nul - at) : (size_t)(end - at);
+        f[i] = malloc(len + 1);
+        CHECK(f[i] != NULL);
+        memcpy(f[i], at, len);
+        f[i][len] = '\0';
+        at = nul ? nul + 1 : end;
+        check_count(f[i]);
     }
-    CHECK(!tally_pg_claim_row(NULL, as, k, &before, &granted));
-    CHECK(!tally_pg_claim_row(bs, NULL, k, &before, &granted));
-    free(bs);
-    free(as);
+    tally_claim_answer_t an = {-1, UINT32_MAX, -1, -1};
+    if (tally_pg_claim_row((const char *const *)f, k, &an)) {
+        int64_t v[4];
+        for (int i = 0; i < 4; i++)
+            CHECK(oracle_count(f[i], &v[i]));
+        CHECK(an.before == v[0] && an.granted <= k && an.before + (int64_t)an.granted == v[1]);
+        CHECK(an.had == v[2] && an.had <= an.before && an.epoch == v[3]);
+    }
+    for (int i = 0; i < 4; i++) {
+        char *keep = f[i];
+        f[i] = NULL;
+        CHECK(!tally_pg_claim_row((const char *const *)f, k, &an));
+        f[i] = keep;
+    }
+    for (int i = 0; i < 4; i++)
+        free(f[i]);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

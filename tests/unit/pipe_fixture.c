@@ -30,8 +30,12 @@ int setup(void **state)
     if (f == NULL || uv_loop_init(&f->loop) != 0)
         return -1;
     f->cfg = cfg;
-    f->shared =
-        (tally_app_shared_t){cfg->cap, cfg->token != NULL, "memory", 1, &f->app, &f->server};
+    f->shared = (tally_app_shared_t){.cap = cfg->cap,
+                                     .admin = cfg->token != NULL,
+                                     .backend = "memory",
+                                     .napps = 1,
+                                     .apps = &f->app,
+                                     .server = &f->server};
     tally_counter_params_t cp = {.cap = cfg->cap, .worker_id = 1, .shared = &f->memory};
     if (tally_app_init(&f->app, &f->shared, 1, &f->loop, "memory", &cp, why, sizeof why) != 0 ||
         tally_pipe_env_init(&f->env, cfg->max_header, 1024, cfg->token, &tally_routes_hooks,

@@ -2,6 +2,7 @@
  * well-formed answer grants anything. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -29,17 +30,25 @@ static redisReply text(int type, const char *s)
     return r;
 }
 
-static tally_reply_t claim(redisReply *a, redisReply *b, size_t n, uint32_t k, int64_t *before,
-                           uint32_t *granted)
+/* The claim script's answer {before, granted, had, epoch} as n integers
+ * (element i NULL when v[i] is NULL_EL, a string when it is STR_EL). */
+#define NULL_EL -1000
+#define STR_EL  -2000
+
+static tally_reply_t claim(const long long *v, size_t n, uint32_t k, tally_claim_answer_t *out)
 {
-    redisReply *el[2] = {a, b};
+    redisReply el[6], *elp[6];
     redisReply arr;
     memset(&arr, 0, sizeof arr);
     arr.type = REDIS_REPLY_ARRAY;
     arr.elements = n;
-    arr.element = el;
+    arr.element = elp;
+    for (size_t i = 0; i < n; i++) {
+        el[i] = v[i] == STR_EL ? text(REDIS_REPLY_STRING, "2") : integer(v[i]);
+        elp[i] = v[i] == NULL_EL ? NULL : &el[i];
+    }
     const char *why = NULL;
-    tally_reply_t t = tally_redis_claim_reply(&arr, k, before, granted, &why);
+    tally_reply_t t = tally_redis_claim_reply(&arr, k, out, &why);
     assert_non_null(why);
     return t;
 }
@@ -47,61 +56,80 @@ static tally_reply_t claim(redisReply *a, redisReply *b, size_t n, uint32_t k, i
 static void test_redis_claim_ok(void **state)
 {
     (void)state;
-    redisReply a = integer(41), b = integer(7);
-    int64_t before = -1;
-    uint32_t granted = 99;
-    assert_int_equal(claim(&a, &b, 2, 10, &before, &granted), TALLY_REPLY_OK);
-    assert_int_equal(before, 41);
-    assert_int_equal(granted, 7);
-    redisReply z = integer(0);
-    assert_int_equal(claim(&a, &z, 2, 10, &before, &granted), TALLY_REPLY_OK);
-    assert_int_equal(granted, 0);
-    redisReply k = integer(10);
-    assert_int_equal(claim(&a, &k, 2, 10, &before, &granted), TALLY_REPLY_OK);
-    assert_int_equal(granted, 10);
+    static const long long ok[][4] = {
+        {41, 7, 41, 0}, {41, 0, 41, 3}, {41, 10, 41, 0}, {500, 10, 20, 2} /* raised from 20 */,
+        {0, 10, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        tally_claim_answer_t an = {-1, 99, -1, -1};
+        assert_int_equal(claim(ok[i], 4, 10, &an), TALLY_REPLY_OK);
+        assert_int_equal(an.before, ok[i][0]);
+        assert_int_equal(an.granted, ok[i][1]);
+        assert_int_equal(an.had, ok[i][2]);
+        assert_int_equal(an.epoch, ok[i][3]);
+    }
 }
 
 static void test_redis_claim_bad_shapes(void **state)
 {
     (void)state;
-    int64_t before = 5;
-    uint32_t granted = 5;
-    redisReply a = integer(1), b = integer(2), neg = integer(-1), big = integer(11);
-    redisReply s = text(REDIS_REPLY_STRING, "2");
-    assert_int_equal(claim(&a, &b, 1, 10, &before, &granted), TALLY_REPLY_ERROR);
-    assert_int_equal(claim(&a, &b, 0, 10, &before, &granted), TALLY_REPLY_ERROR);
-    assert_int_equal(claim(&neg, &b, 2, 10, &before, &granted), TALLY_REPLY_ERROR);
-    assert_int_equal(claim(&a, &neg, 2, 10, &before, &granted), TALLY_REPLY_ERROR);
-    assert_int_equal(claim(&a, &big, 2, 10, &before, &granted), TALLY_REPLY_ERROR);
-    assert_int_equal(claim(&a, &s, 2, 10, &before, &granted), TALLY_REPLY_ERROR);
-    assert_int_equal(claim(NULL, &b, 2, 10, &before, &granted), TALLY_REPLY_ERROR);
-    /* nothing was written on failure */
-    assert_int_equal(before, 5);
-    assert_int_equal(granted, 5);
+    static const struct {
+        long long v[5];
+        size_t n;
+    } bad[] = {
+        {{1, 2, 1, 0}, 3},
+        {{1, 2, 1, 0, 0}, 5},
+        {{1, 2}, 2},
+        {{1, 2, 1, 0}, 0},
+        {{-1, 2, 0, 0}, 4},
+        {{1, -1, 1, 0}, 4},
+        {{1, 11, 1, 0}, 4} /* more than asked */,
+        {{1, 2, 1, -1}, 4},
+        {{1, 2, 2, 0}, 4} /* had above before: a raise only goes up */,
+        {{1, STR_EL, 1, 0}, 4},
+        {{NULL_EL, 2, 1, 0}, 4},
+        {{1, 2, 1, NULL_EL}, 4},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tally_claim_answer_t an = {5, 5, 5, 5};
+        if (claim(bad[i].v, bad[i].n, 10, &an) != TALLY_REPLY_ERROR)
+            fail_msg("bad answer %zu was taken", i);
+        assert_int_equal(an.before, 5); /* nothing was written on failure */
+        assert_int_equal(an.granted, 5);
+    }
 
+    tally_claim_answer_t an;
     const char *why = NULL;
-    assert_int_equal(tally_redis_claim_reply(NULL, 1, &before, &granted, &why), TALLY_REPLY_ERROR);
+    assert_int_equal(tally_redis_claim_reply(NULL, 1, &an, &why), TALLY_REPLY_ERROR);
     redisReply i = integer(3);
-    assert_int_equal(tally_redis_claim_reply(&i, 1, &before, &granted, &why), TALLY_REPLY_ERROR);
+    assert_int_equal(tally_redis_claim_reply(&i, 1, &an, &why), TALLY_REPLY_ERROR);
     redisReply nil;
     memset(&nil, 0, sizeof nil);
     nil.type = REDIS_REPLY_NIL;
-    assert_int_equal(tally_redis_claim_reply(&nil, 1, &before, &granted, &why), TALLY_REPLY_ERROR);
+    assert_int_equal(tally_redis_claim_reply(&nil, 1, &an, &why), TALLY_REPLY_ERROR);
+
+    /* The reset script's answer: the new epoch, at least 1. */
+    int64_t e = -1;
+    redisReply one = integer(1), zero = integer(0), s = text(REDIS_REPLY_STRING, "1");
+    assert_true(tally_redis_reset_reply(&one, &e));
+    assert_int_equal(e, 1);
+    assert_false(tally_redis_reset_reply(&zero, &e));
+    assert_false(tally_redis_reset_reply(&s, &e));
+    assert_false(tally_redis_reset_reply(NULL, &e));
 }
 
 static void test_redis_errors(void **state)
 {
     (void)state;
-    int64_t before;
-    uint32_t granted;
+    tally_claim_answer_t an;
     const char *why = NULL;
     redisReply e = text(REDIS_REPLY_ERROR, "NOSCRIPT No matching script. Please use EVAL.");
-    assert_int_equal(tally_redis_claim_reply(&e, 1, &before, &granted, &why), TALLY_REPLY_NOSCRIPT);
+    assert_int_equal(tally_redis_claim_reply(&e, 1, &an, &why), TALLY_REPLY_NOSCRIPT);
     redisReply w = text(REDIS_REPLY_ERROR, "WRONGTYPE Operation against a key");
-    assert_int_equal(tally_redis_claim_reply(&w, 1, &before, &granted, &why), TALLY_REPLY_ERROR);
+    assert_int_equal(tally_redis_claim_reply(&w, 1, &an, &why), TALLY_REPLY_ERROR);
     assert_string_equal(why, "WRONGTYPE Operation against a key");
     redisReply n = text(REDIS_REPLY_ERROR, "NOSCRIP");
-    assert_int_equal(tally_redis_claim_reply(&n, 1, &before, &granted, &why), TALLY_REPLY_ERROR);
+    assert_int_equal(tally_redis_claim_reply(&n, 1, &an, &why), TALLY_REPLY_ERROR);
 }
 
 static void test_redis_peek_and_status(void **state)
@@ -134,26 +162,42 @@ static void test_redis_peek_and_status(void **state)
     assert_false(tally_redis_status_ok(NULL));
 }
 
+/* The claim statement's row (before, after, had, epoch). */
+static bool pg_row(const char *b, const char *a, const char *had, const char *e, uint32_t k,
+                   tally_claim_answer_t *out)
+{
+    const char *f[4] = {b, a, had, e};
+    return tally_pg_claim_row(f, k, out);
+}
+
 static void test_pg_rows(void **state)
 {
     (void)state;
-    int64_t before = -1;
-    uint32_t granted = 0;
-    assert_true(tally_pg_claim_row("90", "100", 32, &before, &granted));
-    assert_int_equal(before, 90);
-    assert_int_equal(granted, 10);
-    assert_true(tally_pg_claim_row("100", "100", 32, &before, &granted));
-    assert_int_equal(granted, 0);
-    assert_true(tally_pg_claim_row("0", "32", 32, &before, &granted));
-    assert_int_equal(granted, 32);
-    assert_false(tally_pg_claim_row("0", "33", 32, &before, &granted)); /* more than asked */
-    assert_false(tally_pg_claim_row("10", "9", 32, &before, &granted)); /* went down */
-    assert_false(tally_pg_claim_row("-1", "0", 32, &before, &granted)); /* negative */
-    assert_false(tally_pg_claim_row("", "0", 32, &before, &granted));   /* empty */
-    assert_false(tally_pg_claim_row("1 ", "2", 32, &before, &granted)); /* trailing */
-    assert_false(tally_pg_claim_row(NULL, "2", 32, &before, &granted)); /* NULL */
-    assert_false(tally_pg_claim_row("9223372036854775808", "9223372036854775808", 32, &before,
-                                    &granted)); /* overflow */
+    tally_claim_answer_t an = {-1, 0, -1, -1};
+    assert_true(pg_row("90", "100", "90", "0", 32, &an));
+    assert_int_equal(an.before, 90);
+    assert_int_equal(an.granted, 10);
+    assert_int_equal(an.had, 90);
+    assert_int_equal(an.epoch, 0);
+    assert_true(pg_row("100", "100", "100", "4", 32, &an));
+    assert_int_equal(an.granted, 0);
+    assert_int_equal(an.epoch, 4);
+    assert_true(pg_row("0", "32", "0", "0", 32, &an));
+    assert_int_equal(an.granted, 32);
+    assert_true(pg_row("500", "510", "7", "1", 32, &an)); /* raised from 7 to 500 */
+    assert_int_equal(an.had, 7);
+    assert_int_equal(an.granted, 10);
+    assert_false(pg_row("0", "33", "0", "0", 32, &an));   /* more than asked */
+    assert_false(pg_row("10", "9", "10", "0", 32, &an));  /* went down */
+    assert_false(pg_row("10", "12", "11", "0", 32, &an)); /* had above before */
+    assert_false(pg_row("-1", "0", "0", "0", 32, &an));   /* negative */
+    assert_false(pg_row("1", "2", "1", "-1", 32, &an));   /* negative epoch */
+    assert_false(pg_row("", "0", "0", "0", 32, &an));     /* empty */
+    assert_false(pg_row("1 ", "2", "1", "0", 32, &an));   /* trailing */
+    assert_false(pg_row(NULL, "2", "0", "0", 32, &an));   /* NULL */
+    assert_false(pg_row("1", "2", "1", NULL, 32, &an));   /* NULL */
+    assert_false(
+        pg_row("9223372036854775808", "9223372036854775808", "0", "0", 32, &an)); /* overflow */
     int64_t v;
     assert_true(tally_parse_count("9223372036854775807", &v));
     assert_int_equal(v, INT64_MAX);
