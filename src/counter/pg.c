@@ -56,6 +56,7 @@ static const char SQL_INSERT[] =
 typedef struct pg_counter {
     tally_remote_t r; /* first: the counter is a remote */
     const char *conninfo;
+    unsigned attempts; /* connects begun: attempt n begins at host n (url.h) */
     PGconn *conn;
     uv_poll_t *poll;
     int poll_fd; /* the duplicate descriptor the poll handle watches */
@@ -357,7 +358,13 @@ static void pg_connect(tally_remote_t *r)
 {
     pg_counter_t *pc = (pg_counter_t *)r;
     char err[200];
-    pc->conn = PQconnectStart(pc->conninfo);
+    tally_pg_params_t params;
+    if (tally_pg_params(pc->conninfo, pc->attempts++, &params) != 0) {
+        tally_remote_down(r, "cannot read the connection string (out of memory?)");
+        return;
+    }
+    pc->conn = PQconnectStartParams(params.keywords, params.values, 0);
+    tally_pg_params_free(&params);
     if (pc->conn == NULL) {
         tally_remote_down(r, "out of memory");
         return;

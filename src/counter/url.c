@@ -196,3 +196,88 @@ void tally_pg_url_display(const char *conninfo, char *out, size_t outlen)
     if (opts)
         PQconninfoFree(opts);
 }
+
+/* Entries of a comma-separated list. */
+static unsigned list_len(const char *s)
+{
+    unsigned n = 1;
+    for (; *s; s++)
+        n += *s == ',';
+    return n;
+}
+
+/* list (n entries) rotated to begin at entry start, in a new string. */
+static char *rotated(const char *list, unsigned n, unsigned start)
+{
+    size_t len = strlen(list);
+    char *out = malloc(len + 1);
+    if (out == NULL)
+        return NULL;
+    const char *at = list;
+    for (unsigned i = 0; i < start; i++)
+        at = strchr(at, ',') + 1;
+    /* entries start..n-1, then 0..start-1 */
+    size_t tail = len - (size_t)(at - list);
+    memcpy(out, at, tail);
+    if (start > 0) {
+        out[tail] = ',';
+        memcpy(out + tail + 1, list, (size_t)(at - list) - 1);
+    }
+    out[len] = '\0';
+    (void)n;
+    return out;
+}
+
+int tally_pg_params(const char *conninfo, unsigned start, tally_pg_params_t *out)
+{
+    memset(out, 0, sizeof *out);
+    PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+    if (opts == NULL)
+        return -1;
+    size_t n = 0;
+    const char *host = NULL;
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        n += o->val != NULL;
+        if (o->val && strcmp(o->keyword, "host") == 0)
+            host = o->val;
+    }
+    out->opts_ = opts;
+    out->hosts = host ? list_len(host) : 1;
+    out->keywords = calloc(n + 1, sizeof *out->keywords);
+    out->values = calloc(n + 1, sizeof *out->values);
+    if (out->keywords == NULL || out->values == NULL) {
+        tally_pg_params_free(out);
+        return -1;
+    }
+    static const char *const lists[3] = {"host", "hostaddr", "port"};
+    unsigned s = start % out->hosts;
+    size_t i = 0;
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (o->val == NULL)
+            continue;
+        out->keywords[i] = o->keyword;
+        out->values[i] = o->val;
+        for (int l = 0; l < 3 && s > 0; l++)
+            if (strcmp(o->keyword, lists[l]) == 0 && list_len(o->val) == out->hosts) {
+                out->lists_[l] = rotated(o->val, out->hosts, s);
+                if (out->lists_[l] == NULL) {
+                    tally_pg_params_free(out);
+                    return -1;
+                }
+                out->values[i] = out->lists_[l];
+            }
+        i++;
+    }
+    return 0;
+}
+
+void tally_pg_params_free(tally_pg_params_t *p)
+{
+    free(p->keywords);
+    free(p->values);
+    for (int l = 0; l < 3; l++)
+        free(p->lists_[l]);
+    if (p->opts_)
+        PQconninfoFree(p->opts_);
+    memset(p, 0, sizeof *p);
+}

@@ -33,4 +33,23 @@ int tally_pg_url_check(const char *conninfo, char *err, size_t errlen);
 /* Where conninfo points, without secrets ("host:port/dbname"), for logs. */
 void tally_pg_url_display(const char *conninfo, char *out, size_t outlen);
 
+/* libpq's keyword and value arrays (for PQconnectStartParams) for conninfo,
+ * with its host list rotated to begin at host start % n, and the hostaddr
+ * and port lists too where they have one entry per host: reconnect attempt
+ * n begins at host n, so a host that accepts and never answers costs one
+ * attempt (one --backend-timeout), not every one (libpq's own
+ * connect_timeout does not bound PQconnectPoll). */
+typedef struct tally_pg_params {
+    const char **keywords; /* NULL-terminated */
+    const char **values;
+    unsigned hosts; /* n, at least 1 */
+    void *opts_;    /* private */
+    char *lists_[3];
+} tally_pg_params_t;
+
+/* 0 and *out (free it with tally_pg_params_free), or -1 when conninfo
+ * does not parse or memory ran out. */
+int tally_pg_params(const char *conninfo, unsigned start, tally_pg_params_t *out);
+void tally_pg_params_free(tally_pg_params_t *p);
+
 #endif

@@ -136,6 +136,57 @@ static void test_pg(void **state)
     assert_string_equal(out, "postgres 10.1.2.3:5433/app");
 }
 
+/* The value of keyword in p, or NULL. */
+static const char *param(const tally_pg_params_t *p, const char *keyword)
+{
+    for (size_t i = 0; p->keywords[i]; i++)
+        if (strcmp(p->keywords[i], keyword) == 0)
+            return p->values[i];
+    return NULL;
+}
+
+static void test_pg_hosts_rotate(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *conninfo;
+        unsigned start, hosts;
+        const char *host, *port, *dbname;
+    } cases[] = {
+        {"host=a,b,c port=1,2,3 dbname=d", 0, 3, "a,b,c", "1,2,3", "d"},
+        {"host=a,b,c port=1,2,3 dbname=d", 1, 3, "b,c,a", "2,3,1", "d"},
+        {"host=a,b,c port=1,2,3 dbname=d", 2, 3, "c,a,b", "3,1,2", "d"},
+        {"host=a,b,c port=1,2,3 dbname=d", 4, 3, "b,c,a", "2,3,1", "d"}, /* wraps */
+        {"host=a,b port=5432", 1, 2, "b,a", "5432", NULL}, /* one port for all: kept */
+        {"postgresql://u@h1:1,h2:2/db?target_session_attrs=read-write", 1, 2, "h2,h1", "2,1", "db"},
+        {"dbname=x", 7, 1, NULL, NULL, "x"}, /* no host: libpq's default, one */
+        {"host=only port=9", 3, 1, "only", "9", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tally_pg_params_t p;
+        assert_int_equal(tally_pg_params(cases[i].conninfo, cases[i].start, &p), 0);
+        assert_int_equal(p.hosts, cases[i].hosts);
+        const char *h = param(&p, "host"), *po = param(&p, "port"), *db = param(&p, "dbname");
+        if (!((h == NULL && cases[i].host == NULL) ||
+              (h && cases[i].host && !strcmp(h, cases[i].host))) ||
+            !((po == NULL && cases[i].port == NULL) ||
+              (po && cases[i].port && !strcmp(po, cases[i].port))) ||
+            !((db == NULL && cases[i].dbname == NULL) ||
+              (db && cases[i].dbname && !strcmp(db, cases[i].dbname))))
+            fail_msg("case %zu: host %s port %s dbname %s", i, h ? h : "-", po ? po : "-",
+                     db ? db : "-");
+        tally_pg_params_free(&p);
+    }
+    tally_pg_params_t p;
+    assert_int_equal(tally_pg_params("host='unterminated", 0, &p), -1);
+    assert_ptr_equal(p.keywords, NULL);
+    assert_int_equal(
+        tally_pg_params("postgresql://u@h1:1,h2:2/db?target_session_attrs=read-write", 1, &p), 0);
+    assert_string_equal(param(&p, "target_session_attrs"), "read-write");
+    assert_string_equal(param(&p, "user"), "u");
+    tally_pg_params_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -145,6 +196,7 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_display_hides_password),
         cmocka_unit_test(test_pg),
+        cmocka_unit_test(test_pg_hosts_rotate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
