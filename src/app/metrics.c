@@ -72,21 +72,28 @@ void tally_metrics_render(const tally_app_shared_t *s, tally_buf_t *b)
     }
     if (s->floor) {
         const tally_floor_t *f = s->floor;
-        help(b, "tally_counter_floor", "gauge",
+        const struct {
+            const char *name, *type, *text;
+            const _Atomic int64_t *v;
+        } floor_series[] = {
+            {"tally_counter_floor", "gauge",
              "The highest counter value this process has seen its backend answer; no claim "
-             "grants at or below it.");
-        counter_line(b, "tally_counter_floor", NULL,
-                     (uint64_t)atomic_load_explicit(&f->shown, memory_order_relaxed));
-        help(b, "tally_counter_lost_writes_total", "counter",
+             "grants at or below it.",
+             &f->shown},
+            {"tally_counter_lost_writes_total", "counter",
              "Claims the backend answered below the floor (it had lost writes); each was raised "
-             "to the floor, so nothing was granted twice.");
-        counter_line(b, "tally_counter_lost_writes_total", NULL,
-                     (uint64_t)atomic_load_explicit(&f->raises, memory_order_relaxed));
-        help(b, "tally_counter_lost_numbers_total", "counter",
+             "past the floor, so nothing was granted twice.",
+             &f->raises},
+            {"tally_counter_lost_numbers_total", "counter",
              "Numbers those backends had forgotten (the floor minus what they had), summed; "
-             "none of them was granted again.");
-        counter_line(b, "tally_counter_lost_numbers_total", NULL,
-                     (uint64_t)atomic_load_explicit(&f->lost, memory_order_relaxed));
+             "none of them was granted again.",
+             &f->lost},
+        };
+        for (size_t i = 0; i < sizeof floor_series / sizeof floor_series[0]; i++) {
+            help(b, floor_series[i].name, floor_series[i].type, floor_series[i].text);
+            counter_line(b, floor_series[i].name, NULL,
+                         (uint64_t)atomic_load_explicit(floor_series[i].v, memory_order_relaxed));
+        }
     }
     help(b, "tally_request_duration_seconds", "histogram",
          "Time from reading a request to writing its answer, backend round trip included.");
