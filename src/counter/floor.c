@@ -1,7 +1,7 @@
 /* floor.c - see floor.h. */
 #include "counter/floor.h"
 
-#include <time.h>
+#include <uv.h>
 
 #define RATE_WINDOW_US 1000000 /* a rate sample is kept for about a second */
 #define SAMPLE_MIN_US  100     /* answers closer than this count as this far apart */
@@ -9,9 +9,7 @@
 
 static uint64_t now_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+    return uv_hrtime() / 1000;
 }
 
 int tally_floor_init(tally_floor_t *f)

@@ -68,12 +68,6 @@ bool tally_redis_peek_reply(const redisReply *r, int64_t *value)
     return tally_parse_count(r->str, value);
 }
 
-bool tally_redis_status_ok(const redisReply *r)
-{
-    return r != NULL && r->type == REDIS_REPLY_STATUS && r->str != NULL && r->len == 2 &&
-           memcmp(r->str, "OK", 2) == 0;
-}
-
 bool tally_pg_claim_row(const char *const fields[4], uint32_t k, tally_claim_answer_t *out)
 {
     int64_t v[4];

@@ -42,9 +42,6 @@ bool tally_redis_peek_reply(const redisReply *r, int64_t *value);
  * before. */
 bool tally_pg_claim_row(const char *const fields[4], uint32_t k, tally_claim_answer_t *out);
 
-/* SET's answer: +OK. */
-bool tally_redis_status_ok(const redisReply *r);
-
 /* A strict decimal integer >= 0 (PostgreSQL's text form of a bigint). */
 bool tally_parse_count(const char *s, int64_t *out);
 

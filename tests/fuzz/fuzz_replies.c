@@ -8,8 +8,8 @@
  *
  * hiredis' reader (the one tally's connections use) turns the bytes into
  * redisReply trees; every node of every tree, and NULL, goes through
- * tally_redis_claim_reply(), tally_redis_reset_reply(),
- * tally_redis_peek_reply() and tally_redis_status_ok(). Multi-bulk headers above 1024 elements make
+ * tally_redis_claim_reply(), tally_redis_reset_reply() and
+ * tally_redis_peek_reply(). Multi-bulk headers above 1024 elements make
  * the reader calloc() their count before any element arrives, so inputs that hold one skip the RESP
  * part (hiredis' memory, not tally's logic).
  *
@@ -20,7 +20,6 @@
  *          reason;
  *   reset  true: an integer >= 1, the epoch;
  *   peek   true: nil (0) or a string that is a count, value >= 0;
- *   status true only for the status reply "OK";
  *   tally_parse_count agrees with an independent reading (digits only,
  *          at most INT64_MAX);
  *   tally_pg_claim_row true: all four are counts, 0 <= granted <= k,
@@ -110,8 +109,6 @@ static void check_node(const redisReply *r, uint32_t k, int depth)
             CHECK(r->type == REDIS_REPLY_STRING && oracle_count(r->str, &want) && want == value);
         }
     }
-    if (tally_redis_status_ok(r))
-        CHECK(r->type == REDIS_REPLY_STATUS && r->len == 2 && memcmp(r->str, "OK", 2) == 0);
 
     if (r == NULL)
         return;

@@ -152,14 +152,6 @@ static void test_redis_peek_and_status(void **state)
     redisReply st = text(REDIS_REPLY_STATUS, "100");
     assert_false(tally_redis_peek_reply(&st, &v));
     assert_false(tally_redis_peek_reply(NULL, &v));
-
-    redisReply ok = text(REDIS_REPLY_STATUS, "OK");
-    assert_true(tally_redis_status_ok(&ok));
-    redisReply okstr = text(REDIS_REPLY_STRING, "OK");
-    assert_false(tally_redis_status_ok(&okstr));
-    redisReply queued = text(REDIS_REPLY_STATUS, "QUEUED");
-    assert_false(tally_redis_status_ok(&queued));
-    assert_false(tally_redis_status_ok(NULL));
 }
 
 /* The claim statement's row (before, after, had, epoch). */
